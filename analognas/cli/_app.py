@@ -1,0 +1,72 @@
+"""The typer application and the one place errors become messages and exit codes.
+
+Commands are thin: they parse options, call one library function, and print its result
+object. Library code raises `AnalogNASError` subclasses; `_Group.main` turns those, and
+typer's usage errors, into ONE line on stderr with exit code 2 and no traceback.
+Heavy libraries (torch, sklearn) are imported inside commands, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+from typer._click.exceptions import ClickException
+from typer.core import TyperGroup
+
+from analognas._errors import AnalogNASError
+
+EXIT_USAGE = 2
+
+
+class _Group(TyperGroup):
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            rv = super().main(args, prog_name or "analognas", complete_var, standalone_mode=False, **extra)
+        except AnalogNASError as exc:
+            _fail(str(exc))
+        except ClickException as exc:
+            _fail(exc.format_message(), getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
+        code = rv if isinstance(rv, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    line = " ".join(message.split())  # one line, whatever the library put in the message
+    print(f"error: {line}", file=sys.stderr)
+    sys.exit(code)
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="analognas",
+    help="Neural-architecture search for analog in-memory computing (PCM) hardware.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output: plain JSON on stdout, nothing else."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    from analognas._errors import ConfigError
+
+    try:
+        parts = tuple(int(p) for p in text.replace("x", ",").split(","))
+    except ValueError:
+        raise ConfigError(f"--input-shape must look like 3,32,32, got {text!r}") from None
+    if len(parts) != 3 or min(parts) < 1:
+        raise ConfigError(f"--input-shape must be three positive integers C,H,W, got {text!r}")
+    return parts  # type: ignore[return-value]

@@ -1,0 +1,57 @@
+"""Search spaces and architecture specs: pure data, no torch.
+
+Everything here is cheap to import, so a surrogate-only search never pays for torch.
+"""
+
+from __future__ import annotations
+
+from analognas.space._cost import (
+    DEFAULT_TILE_SIZE,
+    Cost,
+    LayerShape,
+    cost,
+    count_macs,
+    count_params,
+    count_tiles,
+    depth,
+    iter_layers,
+)
+from analognas.space._encoding import encode, encode_many, feature_names
+from analognas.space._space import (
+    SPACES_DIR,
+    Choice,
+    Constraints,
+    IntRange,
+    SearchSpace,
+    load_space,
+    param_name,
+    space_from_dict,
+)
+from analognas.space._spec import ArchSpec, BlockType, Shortcut, StageSpec
+
+__all__ = [
+    "DEFAULT_TILE_SIZE",
+    "SPACES_DIR",
+    "ArchSpec",
+    "BlockType",
+    "Choice",
+    "Constraints",
+    "Cost",
+    "IntRange",
+    "LayerShape",
+    "SearchSpace",
+    "Shortcut",
+    "StageSpec",
+    "cost",
+    "count_macs",
+    "count_params",
+    "count_tiles",
+    "depth",
+    "encode",
+    "encode_many",
+    "feature_names",
+    "iter_layers",
+    "load_space",
+    "param_name",
+    "space_from_dict",
+]

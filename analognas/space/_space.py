@@ -1,0 +1,518 @@
+"""Declared search spaces: loading, validation, sampling and Optuna mapping.
+
+A space file (TOML) declares the AnalogNAS macro space: a stem, 1..M stages, and per
+stage the residual blocks R, branches B, block type and channel widening factor, plus
+global constraints. Every choice is validated when the file is read, and all problems
+are reported at once with the file, key and reason, so a user fixes a file in one go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from analognas._errors import SpaceError
+from analognas.space._cost import DEFAULT_TILE_SIZE, Cost, cost
+from analognas.space._spec import ArchSpec, BlockType, Shortcut, StageSpec
+
+#: Where the project's own spaces live (a repository folder, next to the package).
+SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """Integers min..max (inclusive) in steps of `step`."""
+
+    min: int
+    max: int
+    step: int = 1
+
+    @property
+    def values(self) -> tuple[int, ...]:
+        return tuple(range(self.min, self.max + 1, self.step))
+
+    def to_toml(self) -> dict[str, int]:
+        return {"min": self.min, "max": self.max, "step": self.step}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """An explicit list of allowed values."""
+
+    options: tuple[Any, ...]
+
+    @property
+    def values(self) -> tuple[Any, ...]:
+        return self.options
+
+    def to_toml(self) -> list[Any]:
+        return [o.value if isinstance(o, BlockType) else o for o in self.options]
+
+
+Domain = IntRange | Choice
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Hard limits on the cheap hardware metrics (None = unconstrained)."""
+
+    max_params: int | None = None
+    max_macs: int | None = None
+    max_tiles: int | None = None
+    tile_size: tuple[int, int] = DEFAULT_TILE_SIZE
+
+    def merged(self, **overrides: int | None) -> Constraints:
+        """Tighter of the space's limits and the caller's (e.g. `--max-params`)."""
+        values = {}
+        for key in ("max_params", "max_macs", "max_tiles"):
+            mine, theirs = getattr(self, key), overrides.get(key)
+            values[key] = theirs if mine is None else (mine if theirs is None else min(mine, theirs))
+        return Constraints(tile_size=self.tile_size, **values)
+
+    def violations(self, c: Cost) -> list[str]:
+        out = []
+        for key, value in (("max_params", c.params), ("max_macs", c.macs), ("max_tiles", c.tiles)):
+            limit = getattr(self, key)
+            if limit is not None and value > limit:
+                out.append(f"{key.removeprefix('max_')} {value:,} > {limit:,}")
+        return out
+
+
+class TrialLike(Protocol):
+    """The part of `optuna.trial.Trial` a space needs (keeps Optuna out of this module)."""
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1) -> int: ...
+    def suggest_categorical(self, name: str, choices: Any) -> Any: ...
+
+
+def param_name(field_name: str, stage: int | None = None) -> str:
+    """The one place Optuna parameter names are made: `stem_width`, `stage2_blocks`, ..."""
+    return field_name if stage is None else f"stage{stage + 1}_{field_name}"
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated macro search space (see `search_spaces/resnet_like.toml`)."""
+
+    name: str
+    stem_width: Domain
+    stem_kernel: Domain
+    num_stages: Domain
+    blocks: Domain
+    branches: Domain
+    block: Choice
+    widen: Choice
+    width_multiple: int = 4
+    expansion: int = 4
+    shortcut: Shortcut = Shortcut.PROJECTION
+    input_shape: tuple[int, int, int] = (1, 28, 28)
+    num_classes: int = 10
+    constraints: Constraints = field(default_factory=Constraints)
+    description: str = ""
+    source: str = field(default="", compare=False)
+
+    # --- identity ----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical content (what a surrogate must match), without the file path."""
+        return {
+            "name": self.name,
+            "task": {"input_shape": list(self.input_shape), "num_classes": self.num_classes},
+            "stem": {"width": self.stem_width.to_toml(), "kernel": self.stem_kernel.to_toml()},
+            "stages": {
+                "count": self.num_stages.to_toml(),
+                "blocks": self.blocks.to_toml(),
+                "branches": self.branches.to_toml(),
+                "block": self.block.to_toml(),
+                "widen": self.widen.to_toml(),
+                "width_multiple": self.width_multiple,
+            },
+            "architecture": {"expansion": self.expansion, "shortcut": self.shortcut.value},
+            "constraints": {
+                k: v
+                for k, v in (
+                    ("max_params", self.constraints.max_params),
+                    ("max_macs", self.constraints.max_macs),
+                    ("max_tiles", self.constraints.max_tiles),
+                    ("tile_size", list(self.constraints.tile_size)),
+                )
+                if v is not None
+            },
+        }
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the space's content; surrogates and runs record it to refuse mismatches."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def max_stages(self) -> int:
+        return max(self.num_stages.values)
+
+    def size(self) -> int:
+        """Number of distinct parameter assignments (architectures before constraints)."""
+        per_stage = len(self.blocks.values) * len(self.branches.values) * len(self.block.values)
+        per_stage *= len(self.widen.values)
+        stages = sum(per_stage**m for m in self.num_stages.values)
+        return len(self.stem_width.values) * len(self.stem_kernel.values) * stages
+
+    # --- spec construction ----------------------------------------------------------
+    def stage_width(self, previous: int, widen: float) -> int:
+        """Widths are rounded to `width_multiple` (hardware-friendly, and keeps ids stable)."""
+        m = self.width_multiple
+        return max(m, int(math.floor(previous * widen / m + 0.5)) * m)
+
+    def from_params(self, params: dict[str, Any]) -> ArchSpec:
+        """Build a spec from a flat parameter dict (Optuna's `trial.params` form)."""
+        try:
+            stem = int(params[param_name("stem_width")])
+            n = int(params[param_name("num_stages")])
+            stages, width = [], stem
+            for i in range(n):
+                width = self.stage_width(width, float(params[param_name("widen", i)]))
+                stages.append(
+                    StageSpec(
+                        width=width,
+                        blocks=int(params[param_name("blocks", i)]),
+                        branches=int(params[param_name("branches", i)]),
+                        block=BlockType(params[param_name("block", i)]),
+                    )
+                )
+            return ArchSpec(
+                stem_width=stem,
+                stem_kernel=int(params[param_name("stem_kernel")]),
+                stages=tuple(stages),
+                expansion=self.expansion,
+                shortcut=self.shortcut,
+            )
+        except KeyError as exc:
+            raise SpaceError(f"{self.name}: parameter {exc.args[0]!r} is missing") from None
+
+    def to_params(self, spec: ArchSpec) -> dict[str, Any]:
+        """Inverse of `from_params`; raises `SpaceError` if the spec is not in this space."""
+        reasons = self.outside(spec)
+        if reasons:
+            raise SpaceError(f"{spec.label} is not in space {self.name}: {'; '.join(reasons)}")
+        params: dict[str, Any] = {
+            param_name("stem_width"): spec.stem_width,
+            param_name("stem_kernel"): spec.stem_kernel,
+            param_name("num_stages"): spec.num_stages,
+        }
+        width = spec.stem_width
+        for i, st in enumerate(spec.stages):
+            params[param_name("widen", i)] = self._widen_for(width, st.width)
+            params[param_name("blocks", i)] = st.blocks
+            params[param_name("branches", i)] = st.branches
+            params[param_name("block", i)] = st.block.value
+            width = st.width
+        return params
+
+    def _widen_for(self, previous: int, width: int) -> float | None:
+        for w in self.widen.values:
+            if self.stage_width(previous, w) == width:
+                return w
+        return None
+
+    def outside(self, spec: ArchSpec) -> list[str]:
+        """Reasons why `spec` cannot be produced by this space (empty list: it can)."""
+        reasons = []
+        checks = [
+            ("stem width", spec.stem_width, self.stem_width),
+            ("stem kernel", spec.stem_kernel, self.stem_kernel),
+            ("stages", spec.num_stages, self.num_stages),
+        ]
+        width = spec.stem_width
+        for i, st in enumerate(spec.stages):
+            checks += [
+                (f"stage {i + 1} blocks", st.blocks, self.blocks),
+                (f"stage {i + 1} branches", st.branches, self.branches),
+                (f"stage {i + 1} block", st.block, self.block),
+            ]
+            if self._widen_for(width, st.width) is None:
+                reasons.append(f"stage {i + 1} width {st.width} is no widen factor of {width}")
+            width = st.width
+        reasons += [f"{what} {value!r} not allowed" for what, value, dom in checks if value not in dom.values]
+        if spec.expansion != self.expansion:
+            reasons.append(f"expansion {spec.expansion} != {self.expansion}")
+        if spec.shortcut is not self.shortcut:
+            reasons.append(f"shortcut {spec.shortcut.value} != {self.shortcut.value}")
+        return reasons
+
+    # --- sampling ----------------------------------------------------------------------
+    def sample_params(self, rng: np.random.Generator) -> dict[str, Any]:
+        def pick(dom: Domain) -> Any:
+            values = dom.values
+            return values[int(rng.integers(len(values)))]
+
+        params: dict[str, Any] = {
+            param_name("stem_width"): pick(self.stem_width),
+            param_name("stem_kernel"): pick(self.stem_kernel),
+            param_name("num_stages"): pick(self.num_stages),
+        }
+        for i in range(params[param_name("num_stages")]):
+            params[param_name("blocks", i)] = pick(self.blocks)
+            params[param_name("branches", i)] = pick(self.branches)
+            params[param_name("block", i)] = pick(self.block).value
+            params[param_name("widen", i)] = pick(self.widen)
+        return params
+
+    def sample(
+        self,
+        rng: np.random.Generator,
+        n: int = 1,
+        *,
+        constraints: Constraints | None = None,
+        max_tries: int = 100_000,
+    ) -> list[ArchSpec]:
+        """`n` uniform samples that satisfy the constraints (the space's own by default)."""
+        limits = self.constraints if constraints is None else constraints
+        out: list[ArchSpec] = []
+        for _ in range(max_tries):
+            spec = self.from_params(self.sample_params(rng))
+            if not limits.violations(self.cost(spec)):
+                out.append(spec)
+                if len(out) == n:
+                    return out
+        raise SpaceError(
+            f"{self.name}: only {len(out)} of {n} samples met the constraints in {max_tries} tries;"
+            " the constraints may be unsatisfiable"
+        )
+
+    def suggest(self, trial: TrialLike) -> ArchSpec:
+        """Ask an Optuna trial for every parameter; later stages exist only if chosen."""
+
+        def ask(name: str, dom: Domain) -> Any:
+            if isinstance(dom, IntRange):
+                return trial.suggest_int(name, dom.min, dom.max, step=dom.step)
+            return trial.suggest_categorical(name, list(dom.to_toml()))
+
+        params: dict[str, Any] = {
+            param_name("stem_width"): ask(param_name("stem_width"), self.stem_width),
+            param_name("stem_kernel"): ask(param_name("stem_kernel"), self.stem_kernel),
+            param_name("num_stages"): ask(param_name("num_stages"), self.num_stages),
+        }
+        for i in range(params[param_name("num_stages")]):
+            for name, dom in (("blocks", self.blocks), ("branches", self.branches), ("block", self.block),
+                              ("widen", self.widen)):
+                params[param_name(name, i)] = ask(param_name(name, i), dom)
+        return self.from_params(params)
+
+    # --- cost -----------------------------------------------------------------------
+    def cost(self, spec: ArchSpec) -> Cost:
+        return cost(spec, self.input_shape, self.num_classes, self.constraints.tile_size)
+
+
+# ------------------------------------------------------------------------------------
+# Loading and validation
+# ------------------------------------------------------------------------------------
+_SCHEMA: dict[str, set[str]] = {
+    "": {"name", "description", "task", "stem", "stages", "architecture", "constraints"},
+    "task": {"input_shape", "num_classes"},
+    "stem": {"width", "kernel"},
+    "stages": {"count", "blocks", "branches", "block", "widen", "width_multiple"},
+    "architecture": {"expansion", "shortcut"},
+    "constraints": {"max_params", "max_macs", "max_tiles", "tile_size"},
+}
+
+
+class _Reader:
+    """Collects every problem in a space file instead of stopping at the first."""
+
+    def __init__(self, source: str, data: dict[str, Any]) -> None:
+        self.source, self.data, self.errors = source, data, []
+
+    def fail(self, key: str, reason: str) -> None:
+        self.errors.append(f"{key}: {reason}")
+
+    def table(self, key: str, required: bool = True) -> dict[str, Any]:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                self.fail(key, "missing section")
+            return {}
+        if not isinstance(value, dict):
+            self.fail(key, f"must be a table, got {type(value).__name__}")
+            return {}
+        return value
+
+    def unknown_keys(self) -> None:
+        for key in sorted(set(self.data) - _SCHEMA[""]):
+            self.fail(key, "unknown key")
+        for section, allowed in _SCHEMA.items():
+            sub = self.data.get(section) if section else None
+            if isinstance(sub, dict):
+                for key in sorted(set(sub) - allowed):
+                    self.fail(f"{section}.{key}", "unknown key")
+
+    def positive_int(self, key: str, value: Any, default: int | None = None, zero_ok: bool = False) -> int | None:
+        if value is None:
+            if default is None:
+                self.fail(key, "missing")
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(key, f"must be an integer, got {type(value).__name__} {value!r}")
+            return default
+        if value < (0 if zero_ok else 1):
+            self.fail(key, f"must be {'>= 0' if zero_ok else '>= 1'}, got {value}")
+            return default
+        return value
+
+    def int_domain(self, key: str, value: Any, allowed: tuple[int, ...] | None = None) -> Domain | None:
+        if value is None:
+            self.fail(key, "missing")
+            return None
+        if isinstance(value, dict):
+            extra = sorted(set(value) - {"min", "max", "step"})
+            if extra:
+                self.fail(key, f"unknown range key(s) {', '.join(extra)} (use min, max, step)")
+                return None
+            lo = self.positive_int(f"{key}.min", value.get("min"))
+            hi = self.positive_int(f"{key}.max", value.get("max"))
+            step = self.positive_int(f"{key}.step", value.get("step"), default=1)
+            if lo is None or hi is None or step is None:
+                return None
+            if lo > hi:
+                self.fail(key, f"inverted range: min {lo} > max {hi}")
+                return None
+            dom: Domain = IntRange(lo, hi, step)
+        elif isinstance(value, list):
+            if not value:
+                self.fail(key, "empty list of choices")
+                return None
+            bad = [v for v in value if isinstance(v, bool) or not isinstance(v, int) or v < 1]
+            if bad:
+                self.fail(key, f"choices must be positive integers, got {bad[0]!r}")
+                return None
+            if len(set(value)) != len(value):
+                self.fail(key, "duplicate choices")
+                return None
+            dom = Choice(tuple(value))
+        else:
+            self.fail(key, f"must be a list of choices or a {{min, max, step}} table, got {value!r}")
+            return None
+        if allowed is not None:
+            bad = [v for v in dom.values if v not in allowed]
+            if bad:
+                self.fail(key, f"bad choice {bad[0]!r} (allowed: {', '.join(map(str, allowed))})")
+                return None
+        return dom
+
+
+def load_space(path: str | Path) -> SearchSpace:
+    """Read and validate a space file; a bare name looks in the project's `search_spaces/`."""
+    p = Path(path)
+    if not p.exists() and p.suffix == "" and (SPACES_DIR / f"{p}.toml").exists():
+        p = SPACES_DIR / f"{p}.toml"
+    if not p.exists():
+        raise SpaceError(f"{p}: search-space file not found")
+    if p.is_dir():
+        raise SpaceError(f"{p}: is a directory, not a search-space file")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpaceError(f"{p}: not valid TOML: {exc}") from None
+    return space_from_dict(data, source=str(p))
+
+
+def space_from_dict(data: dict[str, Any], source: str = "<dict>") -> SearchSpace:
+    r = _Reader(source, data)
+    r.unknown_keys()
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        r.fail("name", "missing or not a non-empty string")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        r.fail("description", "must be a string")
+        description = ""
+    task, stem, stages = r.table("task", required=False), r.table("stem"), r.table("stages")
+    arch, limits = r.table("architecture", required=False), r.table("constraints", required=False)
+
+    input_shape: tuple[int, int, int] = (1, 28, 28)
+    shape = task.get("input_shape", list(input_shape))
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 3
+        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in shape)
+    ):
+        r.fail("task.input_shape", f"must be three positive integers [C, H, W], got {shape!r}")
+    else:
+        input_shape = (shape[0], shape[1], shape[2])
+    num_classes = r.positive_int("task.num_classes", task.get("num_classes"), default=10) or 10
+
+    stem_width = r.int_domain("stem.width", stem.get("width"))
+    stem_kernel = r.int_domain("stem.kernel", stem.get("kernel"), allowed=(1, 3, 5, 7))
+    count = r.int_domain("stages.count", stages.get("count"))
+    if count is not None and max(count.values) > 8:
+        r.fail("stages.count", f"at most 8 stages (each halves the resolution), got {max(count.values)}")
+    blocks = r.int_domain("stages.blocks", stages.get("blocks"))
+    branches = r.int_domain("stages.branches", stages.get("branches"))
+
+    block_raw = stages.get("block")
+    block: Choice | None = None
+    if not isinstance(block_raw, list) or not block_raw:
+        r.fail("stages.block", f"must be a non-empty list of 'basic'/'bottleneck', got {block_raw!r}")
+    else:
+        try:
+            block = Choice(tuple(BlockType(v) for v in block_raw))
+        except ValueError:
+            bad = next(v for v in block_raw if v not in ("basic", "bottleneck"))
+            r.fail("stages.block", f"bad choice {bad!r} (allowed: 'basic', 'bottleneck')")
+
+    widen_raw = stages.get("widen")
+    widen: Choice | None = None
+    if not isinstance(widen_raw, list) or not widen_raw:
+        r.fail("stages.widen", f"must be a non-empty list of numbers, got {widen_raw!r}")
+    elif any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 for v in widen_raw):
+        r.fail("stages.widen", "choices must be positive numbers")
+    elif len(set(widen_raw)) != len(widen_raw):
+        r.fail("stages.widen", "duplicate choices")
+    else:
+        widen = Choice(tuple(float(v) for v in widen_raw))
+    width_multiple = r.positive_int("stages.width_multiple", stages.get("width_multiple"), default=4) or 4
+
+    expansion = r.positive_int("architecture.expansion", arch.get("expansion"), default=4) or 4
+    shortcut = Shortcut.PROJECTION
+    try:
+        shortcut = Shortcut(arch.get("shortcut", "projection"))
+    except ValueError:
+        r.fail("architecture.shortcut", f"bad choice {arch.get('shortcut')!r} (allowed: 'projection', 'zero_pad')")
+
+    cons = {}
+    for key in ("max_params", "max_macs", "max_tiles"):
+        if key in limits:
+            cons[key] = r.positive_int(f"constraints.{key}", limits[key], default=None)
+    tile = limits.get("tile_size", list(DEFAULT_TILE_SIZE))
+    tile_size = DEFAULT_TILE_SIZE
+    if not isinstance(tile, list) or len(tile) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in tile):
+        r.fail("constraints.tile_size", f"must be two positive integers [rows, cols], got {tile!r}")
+    else:
+        tile_size = (tile[0], tile[1])
+
+    if r.errors:
+        raise SpaceError(f"{source}: " + "; ".join(r.errors))
+    assert stem_width and stem_kernel and count and blocks and branches and block and widen
+    return SearchSpace(
+        name=name.strip(),  # type: ignore[union-attr]
+        description=description,
+        stem_width=stem_width,
+        stem_kernel=stem_kernel,
+        num_stages=count,
+        blocks=blocks,
+        branches=branches,
+        block=block,
+        widen=widen,
+        width_multiple=width_multiple,
+        expansion=expansion,
+        shortcut=shortcut,
+        input_shape=input_shape,
+        num_classes=num_classes,
+        constraints=Constraints(tile_size=tile_size, **cons),
+        source=source,
+    )
