@@ -22,8 +22,14 @@ EXIT_USAGE = 2
 
 
 class _Group(TyperGroup):
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         try:
             rv = super().main(args, prog_name or "analognas", complete_var, standalone_mode=False, **extra)
         except AnalogNASError as exc:

@@ -28,8 +28,18 @@ def arch_list(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.
     for name in list_models():
         e = get_entry(name)
         c = cost(e.spec, (3, 32, 32), 10)
-        rows.append({"name": name, "arch_id": e.spec.arch_id, "params": c.params, "macs": c.macs,
-                     "tiles": c.tiles, "depth": c.depth, "description": e.description, "source": e.source})
+        rows.append(
+            {
+                "name": name,
+                "arch_id": e.spec.arch_id,
+                "params": c.params,
+                "macs": c.macs,
+                "tiles": c.tiles,
+                "depth": c.depth,
+                "description": e.description,
+                "source": e.source,
+            }
+        )
     if json_out:
         print_json(rows)
         return
@@ -38,8 +48,15 @@ def arch_list(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.
 
     t = Table("name", "id", "params", "MACs", "tiles", "depth", "description")
     for r in rows:
-        t.add_row(r["name"], r["arch_id"], f"{r['params']:,}", f"{r['macs'] / 1e6:.1f}M", str(r["tiles"]),
-                  str(r["depth"]), r["description"])
+        t.add_row(
+            r["name"],
+            r["arch_id"],
+            f"{r['params']:,}",
+            f"{r['macs'] / 1e6:.1f}M",
+            str(r["tiles"]),
+            str(r["depth"]),
+            r["description"],
+        )
     Console().print(t)
 
 
@@ -66,8 +83,10 @@ def arch_show(
 
     con = Console()
     con.print(f"[bold]{report.name}[/bold]  id {report.arch_id}  input {report.input_shape}  classes {classes}")
-    con.print(f"params {report.params:,}   MACs {report.macs:,}   depth {report.depth}   "
-              f"tiles {report.tiles} ({tile_rows}x{tile_cols}, mean utilisation {report.mean_utilisation:.1%})")
+    con.print(
+        f"params {report.params:,}   MACs {report.macs:,}   depth {report.depth}   "
+        f"tiles {report.tiles} ({tile_rows}x{tile_cols}, mean utilisation {report.mean_utilisation:.1%})"
+    )
     t = Table("part", "layout", "params", "MACs", "tiles")
     for s in report.stages:
         t.add_row(s.name, s.description, f"{s.params:,}", f"{s.macs:,}", str(s.tiles))
@@ -95,8 +114,16 @@ def space_show(
     specs = space.sample(np.random.default_rng(seed), samples) if samples else []
     rows = [{"arch_id": s.arch_id, "spec": s.to_dict(), **space.cost(s).__dict__} for s in specs]
     if json_out:
-        print_json({"name": space.name, "source": space.source, "fingerprint": space.fingerprint,
-                    "size": space.size(), "space": space.to_dict(), "samples": rows})
+        print_json(
+            {
+                "name": space.name,
+                "source": space.source,
+                "fingerprint": space.fingerprint,
+                "size": space.size(),
+                "space": space.to_dict(),
+                "samples": rows,
+            }
+        )
         return
     from rich.console import Console
     from rich.table import Table
@@ -105,14 +132,17 @@ def space_show(
     con.print(f"[bold]{space.name}[/bold] ({space.source}): {space.description}")
     con.print(f"{space.size():,} architectures before constraints; fingerprint {space.fingerprint}")
     c = space.constraints
-    con.print(f"constraints: params <= {c.max_params}, MACs <= {c.max_macs}, tiles <= {c.max_tiles} "
-              f"(tile {c.tile_size[0]}x{c.tile_size[1]}); input {space.input_shape}, {space.num_classes} classes")
+    con.print(
+        f"constraints: params <= {c.max_params}, MACs <= {c.max_macs}, tiles <= {c.max_tiles} "
+        f"(tile {c.tile_size[0]}x{c.tile_size[1]}); input {space.input_shape}, {space.num_classes} classes"
+    )
     if rows:
         t = Table("id", "stem", "stages (width x blocks x branches, type)", "params", "MACs", "tiles")
         for s, r in zip(specs, rows):
             st = ", ".join(f"{x.width}x{x.blocks}x{x.branches} {x.block.value[:4]}" for x in s.stages)
-            t.add_row(s.arch_id, f"{s.stem_width} k{s.stem_kernel}", st, f"{r['params']:,}", f"{r['macs']:,}",
-                      str(r["tiles"]))
+            t.add_row(
+                s.arch_id, f"{s.stem_width} k{s.stem_kernel}", st, f"{r['params']:,}", f"{r['macs']:,}", str(r["tiles"])
+            )
         con.print(t)
 
 

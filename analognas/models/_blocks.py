@@ -82,10 +82,10 @@ class ResidualBlock(nn.Module):
     ) -> None:
         super().__init__()
         if block == "basic":
-            make = lambda: BasicBranch(cin, cout, stride)  # noqa: E731
+            make = lambda: BasicBranch(cin, cout, stride)
         elif block == "bottleneck":
             mid = max(1, cout // expansion)
-            make = lambda: BottleneckBranch(cin, cout, stride, mid)  # noqa: E731
+            make = lambda: BottleneckBranch(cin, cout, stride, mid)
         else:
             raise ValueError(f"unknown block type {block!r}")
         self.branches = nn.ModuleList(make() for _ in range(branches))
@@ -127,7 +127,12 @@ class SpecNet(nn.Module):
                 stride = 2 if (i > 0 and j == 0) else 1
                 blocks.append(
                     ResidualBlock(
-                        cin, st["width"], stride, st["block"], st["branches"], config["expansion"],
+                        cin,
+                        st["width"],
+                        stride,
+                        st["block"],
+                        st["branches"],
+                        config["expansion"],
                         config["shortcut"],
                     )
                 )

@@ -9,9 +9,7 @@ from analognas.models._blocks import SpecNet
 from analognas.space import ArchSpec
 
 
-def build_model(
-    spec: ArchSpec, input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10
-) -> nn.Module:
+def build_model(spec: ArchSpec, input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10) -> nn.Module:
     """Build the plain PyTorch network described by `spec`.
 
     Any (C, H, W) input works: stages after the first halve the resolution, and the global

@@ -11,8 +11,8 @@ path cannot silently drift from the reference.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from analognas.space._spec import ArchSpec, BlockType, Shortcut
 
@@ -70,9 +70,7 @@ def bottleneck_width(spec: ArchSpec, width: int) -> int:
     return max(1, width // spec.expansion)
 
 
-def iter_layers(
-    spec: ArchSpec, input_shape: tuple[int, int, int], num_classes: int
-) -> Iterator[LayerShape]:
+def iter_layers(spec: ArchSpec, input_shape: tuple[int, int, int], num_classes: int) -> Iterator[LayerShape]:
     """Yield the conv/linear layers of the network the builder makes, in module order."""
     c, h, w = input_shape
     yield LayerShape("stem.conv", "conv", c, spec.stem_width, spec.stem_kernel, 1, h, w, -1)

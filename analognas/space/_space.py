@@ -167,7 +167,7 @@ class SearchSpace:
     def stage_width(self, previous: int, widen: float) -> int:
         """Widths are rounded to `width_multiple` (hardware-friendly, and keeps ids stable)."""
         m = self.width_multiple
-        return max(m, int(math.floor(previous * widen / m + 0.5)) * m)
+        return max(m, math.floor(previous * widen / m + 0.5) * m)
 
     def from_params(self, params: dict[str, Any]) -> ArchSpec:
         """Build a spec from a flat parameter dict (Optuna's `trial.params` form)."""
@@ -299,8 +299,12 @@ class SearchSpace:
             param_name("num_stages"): ask(param_name("num_stages"), self.num_stages),
         }
         for i in range(params[param_name("num_stages")]):
-            for name, dom in (("blocks", self.blocks), ("branches", self.branches), ("block", self.block),
-                              ("widen", self.widen)):
+            for name, dom in (
+                ("blocks", self.blocks),
+                ("branches", self.branches),
+                ("block", self.block),
+                ("widen", self.widen),
+            ):
                 params[param_name(name, i)] = ask(param_name(name, i), dom)
         return self.from_params(params)
 
@@ -490,7 +494,11 @@ def space_from_dict(data: dict[str, Any], source: str = "<dict>") -> SearchSpace
             cons[key] = r.positive_int(f"constraints.{key}", limits[key], default=None)
     tile = limits.get("tile_size", list(DEFAULT_TILE_SIZE))
     tile_size = DEFAULT_TILE_SIZE
-    if not isinstance(tile, list) or len(tile) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in tile):
+    if (
+        not isinstance(tile, list)
+        or len(tile) != 2
+        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in tile)
+    ):
         r.fail("constraints.tile_size", f"must be two positive integers [rows, cols], got {tile!r}")
     else:
         tile_size = (tile[0], tile[1])

@@ -10,9 +10,10 @@ unused stages with zeros, which leaked into models and features).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from analognas._errors import SpecError
@@ -20,7 +21,7 @@ from analognas._errors import SpecError
 SPEC_FORMAT_VERSION = 1
 
 
-class BlockType(str, Enum):
+class BlockType(StrEnum):
     """Residual block type of a stage."""
 
     BASIC = "basic"
@@ -29,7 +30,7 @@ class BlockType(str, Enum):
     """1x1 reduce -> 3x3 -> 1x1 expand; the inner width is `width // expansion`."""
 
 
-class Shortcut(str, Enum):
+class Shortcut(StrEnum):
     """How a block's input is carried to its output when shapes change."""
 
     PROJECTION = "projection"
@@ -91,7 +92,7 @@ class ArchSpec:
             raise SpecError(f"stem_kernel must be 1, 3, 5 or 7, got {self.stem_kernel!r}")
         if self.shortcut is Shortcut.ZERO_PAD:
             widths = [self.stem_width] + [s.width for s in stages]
-            if any(b < a for a, b in zip(widths, widths[1:])):
+            if any(b < a for a, b in itertools.pairwise(widths)):
                 raise SpecError("zero_pad shortcuts need non-decreasing widths")
 
     # --- identity -------------------------------------------------------------------

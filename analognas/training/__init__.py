@@ -1,0 +1,46 @@
+"""Training, checkpoints and drift evaluation of architectures."""
+
+from __future__ import annotations
+
+from analognas.training._compare import Comparison, compare_architectures, comparison_row
+from analognas.training._fidelity import FIDELITIES, Fidelity, get_fidelity
+from analognas.training._loop import TrainResult, accuracy, train_model
+from analognas.training._pipeline import (
+    MODES,
+    ArchEvaluation,
+    DriftCurve,
+    drift_curve,
+    ensure_fp32,
+    ensure_hwa,
+    evaluate_architecture,
+    evaluation_summary,
+)
+from analognas.training._store import CheckpointKey, CheckpointStore, default_cache_dir, package_versions
+from analognas.training._times import DEFAULT_TIMES, label_time, parse_time
+
+__all__ = [
+    "DEFAULT_TIMES",
+    "FIDELITIES",
+    "MODES",
+    "ArchEvaluation",
+    "CheckpointKey",
+    "CheckpointStore",
+    "Comparison",
+    "DriftCurve",
+    "Fidelity",
+    "TrainResult",
+    "accuracy",
+    "compare_architectures",
+    "comparison_row",
+    "default_cache_dir",
+    "drift_curve",
+    "ensure_fp32",
+    "ensure_hwa",
+    "evaluate_architecture",
+    "evaluation_summary",
+    "get_fidelity",
+    "label_time",
+    "package_versions",
+    "parse_time",
+    "train_model",
+]

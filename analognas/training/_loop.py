@@ -1,0 +1,105 @@
+"""Training and plain accuracy loops.
+
+One loop serves FP32 training and HWA fine-tuning: the difference lives in the model
+(`analognas.analog.to_analog` swaps layers for noise-injecting ones) and in a hook run
+after every optimiser step (weight clipping), so the two modes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from analognas._errors import TrainingDivergedError
+from analognas.data import Split, iterate_batches
+
+#: progress(done_steps, total_steps, description)
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class TrainResult:
+    epochs: int
+    steps: int
+    seconds: float
+    final_loss: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def accuracy(model: nn.Module, split: Split, batch_size: int = 500) -> float:
+    """Top-1 accuracy in percent, in eval mode, without gradients."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for xb, yb in iterate_batches(split, batch_size):
+            correct += int((model(xb).argmax(1) == yb).sum())
+    model.train(was_training)
+    return 100.0 * correct / len(split)
+
+
+def train_model(
+    model: nn.Module,
+    train: Split,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    momentum: float,
+    weight_decay: float,
+    seed: int,
+    augment: bool = False,
+    after_step: Callable[[nn.Module], None] | None = None,
+    progress: Progress | None = None,
+    label: str = "train",
+) -> TrainResult:
+    """SGD with Nesterov momentum and a cosine schedule (per step) to zero.
+
+    Raises `TrainingDivergedError` naming the epoch and step as soon as the loss is not
+    finite, instead of silently producing a NaN network that poisons the records.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    opt = torch.optim.SGD(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr,
+        momentum=momentum,
+        nesterov=momentum > 0,
+    )
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    total = epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    model.train()
+    start, step, loss_value = time.perf_counter(), 0, float("nan")
+    history = []
+    for epoch in range(1, epochs + 1):
+        running, seen = 0.0, 0
+        for xb, yb in iterate_batches(train, batch_size, shuffle=True, generator=gen, augment=augment):
+            step += 1
+            loss = F.cross_entropy(model(xb), yb)
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise TrainingDivergedError(
+                    f"{label}: loss became {loss_value} at epoch {epoch}, step {step - (epoch - 1) * steps_per_epoch}"
+                    f" of {steps_per_epoch} (lr {sched.get_last_lr()[0]:.3g}); try a lower --lr"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if after_step is not None:
+                after_step(model)
+            running += loss_value * len(yb)
+            seen += len(yb)
+            if progress is not None:
+                progress(step, total, f"{label} epoch {epoch}/{epochs} loss {loss_value:.3f}")
+        history.append({"epoch": epoch, "loss": running / max(seen, 1), "seconds": time.perf_counter() - start})
+    return TrainResult(epochs, step, time.perf_counter() - start, loss_value, history)

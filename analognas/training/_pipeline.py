@@ -1,0 +1,342 @@
+"""Train what is missing, then measure accuracy against time after programming.
+
+This is the measurement behind `analognas train`, `evaluate`, `compare` and `collect`:
+for one architecture it (1) trains FP32 from scratch, (2) fine-tunes a copy with the
+hardware-aware recipe, and (3) programs each onto simulated PCM and measures accuracy
+after drift, over independent programmings. "direct" maps the FP32 weights onto the same
+hardware without HWA training, the baseline HWA training must beat.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from analognas._errors import ConfigError
+from analognas.analog import (
+    DriftEvalConfig,
+    HWARecipe,
+    analog_inference,
+    calibrate_input_ranges,
+    clip_weights_,
+    to_analog,
+)
+from analognas.data import Dataset, Split, load_dataset
+from analognas.models import build_model
+from analognas.space import ArchSpec, cost
+from analognas.training._fidelity import Fidelity
+from analognas.training._loop import Progress, accuracy, train_model
+from analognas.training._store import CheckpointKey, CheckpointStore
+
+MODES = ("fp32", "hwa", "direct")
+ONE_SECOND, ONE_MONTH = 1.0, 2_592_000.0
+#: Subsets are drawn with this seed whatever the training seed, so every architecture of
+#: a study is trained and tested on the same images.
+DATA_SEED = 0
+
+
+@dataclass(frozen=True)
+class DriftCurve:
+    """Accuracy (%) after programming at each time, over independent programmings."""
+
+    times: tuple[float, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    per_repeat: tuple[tuple[float, ...], ...]  # [repeat][time]
+
+    def at(self, t: float) -> tuple[float, float]:
+        for i, ti in enumerate(self.times):
+            if math.isclose(ti, t, rel_tol=1e-9):
+                return self.mean[i], self.std[i]
+        raise KeyError(t)
+
+    @property
+    def avm(self) -> float | None:
+        """Accuracy variation over a month: accuracy at 1 s minus accuracy at 1 month."""
+        try:
+            return self.at(ONE_SECOND)[0] - self.at(ONE_MONTH)[0]
+        except KeyError:
+            return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "times": list(self.times),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "per_repeat": [list(r) for r in self.per_repeat],
+            "avm": self.avm,
+        }
+
+
+@dataclass
+class ArchEvaluation:
+    spec: ArchSpec
+    dataset: dict[str, Any]
+    fidelity: Fidelity
+    recipe: HWARecipe
+    drift: DriftEvalConfig
+    seed: int
+    fp32_accuracy: float
+    params: int
+    macs: int
+    tiles: int
+    curves: dict[str, DriftCurve] = field(default_factory=dict)
+    hwa_digital_accuracy: float | None = None
+    train_seconds: dict[str, float] = field(default_factory=dict)
+    eval_seconds: float = 0.0
+    cached: dict[str, bool] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arch_id": self.spec.arch_id,
+            "name": self.spec.label,
+            "spec": self.spec.to_dict(),
+            "dataset": self.dataset,
+            "fidelity": self.fidelity.to_dict(),
+            "fidelity_hash": self.fidelity.hash(),
+            "recipe": self.recipe.to_dict(),
+            "recipe_hash": self.recipe.hash(),
+            "drift": self.drift.to_dict(),
+            "seed": self.seed,
+            "params": self.params,
+            "macs": self.macs,
+            "tiles": self.tiles,
+            "fp32_accuracy": self.fp32_accuracy,
+            "hwa_digital_accuracy": self.hwa_digital_accuracy,
+            "curves": {m: c.to_dict() for m, c in self.curves.items()},
+            "train_seconds": self.train_seconds,
+            "eval_seconds": self.eval_seconds,
+            "cached": self.cached,
+        }
+
+
+def _seeded_model(spec: ArchSpec, ds: Dataset, seed: int) -> nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(spec, ds.input_shape, ds.num_classes)
+
+
+def _meta(
+    spec: ArchSpec, ds: Dataset, fid: Fidelity, seed: int, mode: str, recipe: HWARecipe | None, metrics: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "arch_id": spec.arch_id,
+        "name": spec.label,
+        "spec": spec.to_dict(),
+        "input_shape": list(ds.input_shape),
+        "num_classes": ds.num_classes,
+        "dataset": ds.describe(),
+        "mode": mode,
+        "recipe": recipe.to_dict() if recipe else None,
+        "fidelity": fid.to_dict(),
+        "seed": seed,
+        "metrics": metrics,
+    }
+
+
+def ensure_fp32(
+    spec: ArchSpec, ds: Dataset, fid: Fidelity, seed: int, store: CheckpointStore, progress: Progress | None = None
+) -> tuple[nn.Module, dict[str, Any], bool]:
+    """The FP32 model for this key: from the cache, or trained now and cached."""
+    key = CheckpointKey(spec.arch_id, ds.name, "fp32", "none", fid.hash(), seed)
+    model = _seeded_model(spec, ds, seed)
+    hit = store.load(key, spec)
+    if hit is not None:
+        model.load_state_dict(hit[0])
+        return model.eval(), hit[1], True
+    res = train_model(
+        model,
+        ds.train,
+        epochs=fid.epochs,
+        lr=fid.lr,
+        batch_size=fid.batch_size,
+        momentum=fid.momentum,
+        weight_decay=fid.weight_decay,
+        seed=seed,
+        augment=ds.augment,
+        progress=progress,
+        label=f"{spec.label} fp32",
+    )
+    acc = accuracy(model, ds.test, fid.eval_batch_size)
+    meta = _meta(
+        spec, ds, fid, seed, "fp32", None, {"test_accuracy": acc, "train_seconds": res.seconds, "history": res.history}
+    )
+    store.save(key, model.state_dict(), meta)
+    return model.eval(), meta, False
+
+
+def ensure_hwa(
+    spec: ArchSpec,
+    ds: Dataset,
+    fid: Fidelity,
+    recipe: HWARecipe,
+    seed: int,
+    store: CheckpointStore,
+    fp32: nn.Module,
+    progress: Progress | None = None,
+) -> tuple[nn.Module, dict[str, Any], bool]:
+    """The HWA fine-tuned analog model: from the cache, or fine-tuned from `fp32` now."""
+    key = CheckpointKey(spec.arch_id, ds.name, "hwa", recipe.hash(), fid.hash(), seed)
+    model = to_analog(copy.deepcopy(fp32), recipe)
+    hit = store.load(key, spec)
+    if hit is not None:
+        model.load_state_dict(hit[0])
+        return model.eval(), hit[1], True
+    calibrate_input_ranges(model, ds.train.x[: fid.batch_size * 4])
+    res = train_model(
+        model,
+        ds.train,
+        epochs=fid.hwa_epochs,
+        lr=fid.hwa_lr,
+        batch_size=fid.batch_size,
+        momentum=fid.momentum,
+        weight_decay=fid.weight_decay,
+        seed=seed + 1,
+        augment=ds.augment,
+        after_step=clip_weights_,
+        progress=progress,
+        label=f"{spec.label} hwa",
+    )
+    acc = accuracy(model, ds.test, fid.eval_batch_size)
+    meta = _meta(
+        spec,
+        ds,
+        fid,
+        seed,
+        "hwa",
+        recipe,
+        {"test_accuracy_noise_free": acc, "train_seconds": res.seconds, "history": res.history},
+    )
+    store.save(key, model.state_dict(), meta)
+    return model.eval(), meta, False
+
+
+def drift_curve(
+    model: nn.Module,
+    test: Split,
+    cfg: DriftEvalConfig,
+    batch_size: int = 500,
+    progress: Callable[[int, int, str], None] | None = None,
+    label: str = "drift",
+) -> DriftCurve:
+    """Accuracy at each `cfg.times` for `cfg.repeats` independent programmings."""
+    per_repeat = []
+    total, done = cfg.repeats * len(cfg.times), 0
+    for r in range(cfg.repeats):
+        row = []
+        with analog_inference(model, cfg, repeat=r) as session:
+            for t in cfg.times:
+                session.drift_to(t)
+                row.append(accuracy(model, test, batch_size))
+                done += 1
+                if progress is not None:
+                    progress(done, total, f"{label} t={t:g}s programming {r + 1}/{cfg.repeats}")
+        per_repeat.append(tuple(row))
+    cols = list(zip(*per_repeat))
+    mean = tuple(sum(c) / len(c) for c in cols)
+    std = tuple(
+        math.sqrt(sum((v - m) ** 2 for v in c) / (len(c) - 1)) if len(c) > 1 else 0.0 for c, m in zip(cols, mean)
+    )
+    return DriftCurve(tuple(cfg.times), mean, std, tuple(per_repeat))
+
+
+def with_avm_times(cfg: DriftEvalConfig) -> DriftEvalConfig:
+    """The same config, also measuring 1 s and 1 month so AVM is always defined."""
+    times = tuple(sorted(set(cfg.times) | {ONE_SECOND, ONE_MONTH}))
+    return cfg if times == tuple(cfg.times) else cfg.replace(times=times)
+
+
+def evaluate_architecture(
+    spec: ArchSpec,
+    *,
+    dataset: Dataset | str = "fashion-mnist",
+    data_dir: str | None = None,
+    fidelity: Fidelity,
+    recipe: HWARecipe,
+    drift: DriftEvalConfig,
+    modes: tuple[str, ...] = MODES,
+    seed: int = 0,
+    store: CheckpointStore | None = None,
+    progress: Progress | None = None,
+) -> ArchEvaluation:
+    """Everything `analognas evaluate` reports for one architecture (trains what is missing)."""
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        raise ConfigError(f"unknown mode {bad[0]!r}; choose from {', '.join(MODES)}")
+    store = store or CheckpointStore()
+    ds = (
+        dataset
+        if isinstance(dataset, Dataset)
+        else load_dataset(
+            dataset, data_dir=data_dir, train_size=fidelity.train_size, test_size=fidelity.test_size, seed=DATA_SEED
+        )
+    )
+    drift = with_avm_times(drift)
+    c = cost(spec, ds.input_shape, ds.num_classes)
+    fp32, fp32_meta, fp32_cached = ensure_fp32(spec, ds, fidelity, seed, store, progress)
+    result = ArchEvaluation(
+        spec=spec,
+        dataset=ds.describe(),
+        fidelity=fidelity,
+        recipe=recipe,
+        drift=drift,
+        seed=seed,
+        fp32_accuracy=float(fp32_meta["metrics"]["test_accuracy"]),
+        params=c.params,
+        macs=c.macs,
+        tiles=c.tiles,
+    )
+    result.train_seconds["fp32"] = float(fp32_meta["metrics"]["train_seconds"])
+    result.cached["fp32"] = fp32_cached
+    t0 = time.perf_counter()
+    if "hwa" in modes:
+        hwa, hwa_meta, hwa_cached = ensure_hwa(spec, ds, fidelity, recipe, seed, store, fp32, progress)
+        result.hwa_digital_accuracy = float(hwa_meta["metrics"]["test_accuracy_noise_free"])
+        result.train_seconds["hwa"] = float(hwa_meta["metrics"]["train_seconds"])
+        result.cached["hwa"] = hwa_cached
+        t0 = time.perf_counter()
+        result.curves["hwa"] = drift_curve(hwa, ds.test, drift, fidelity.eval_batch_size, progress, f"{spec.label} hwa")
+    if "direct" in modes:
+        direct = to_analog(copy.deepcopy(fp32), recipe)
+        calibrate_input_ranges(direct, ds.train.x[: fidelity.batch_size * 4])
+        result.curves["direct"] = drift_curve(
+            direct.eval(), ds.test, drift, fidelity.eval_batch_size, progress, f"{spec.label} direct"
+        )
+    result.eval_seconds = time.perf_counter() - t0
+    return result
+
+
+def evaluation_summary(ev: ArchEvaluation, times: tuple[float, ...]) -> dict[str, Any]:
+    """Per mode and per requested time: mean and std (the `--json` shape of `evaluate`)."""
+    out: dict[str, Any] = {
+        "arch": ev.spec.label,
+        "arch_id": ev.spec.arch_id,
+        "params": ev.params,
+        "macs": ev.macs,
+        "tiles": ev.tiles,
+        "dataset": ev.dataset["name"],
+        "fidelity": ev.fidelity.to_dict(),
+        "recipe": ev.recipe.to_dict(),
+        "recipe_hash": ev.recipe.hash(),
+        "drift_config": ev.drift.to_dict(),
+        "seed": ev.seed,
+        "train_seconds": ev.train_seconds,
+        "eval_seconds": ev.eval_seconds,
+        "cached": ev.cached,
+        "modes": {"fp32": {f"{t:g}": {"mean": ev.fp32_accuracy, "std": 0.0} for t in times}},
+        "avm": {},
+    }
+    for mode, curve in ev.curves.items():
+        out["modes"][mode] = {f"{t:g}": dict(zip(("mean", "std"), curve.at(t))) for t in times}
+        out["avm"][mode] = curve.avm
+    return out
+
+
+__all__ = ["MODES", "ArchEvaluation", "DriftCurve", "evaluate_architecture", "evaluation_summary"]

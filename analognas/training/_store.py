@@ -1,0 +1,126 @@
+"""Checkpoint cache: trained weights keyed by what produced them.
+
+A checkpoint is `NAME.pt` (a state_dict, saved with `torch.save` and only ever loaded
+with `weights_only=True`, so no arbitrary object is unpickled) and `NAME.json` beside it
+(spec, dataset, recipe, fidelity, seed, metrics, package versions). The key is
+(arch id, dataset, mode, recipe hash, fidelity hash, seed): a second `evaluate` of the
+same thing reuses the model instead of retraining. The JSON is written last, so a
+checkpoint without its JSON is an interrupted write and is ignored, never half-read.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from analognas._errors import CheckpointError
+from analognas.space import ArchSpec
+
+CACHE_ENV = "ANALOGNAS_CACHE"
+DEFAULT_CACHE = Path("runs") / "cache"
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV, DEFAULT_CACHE))
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("analognas", "torch", "aihwkit", "numpy", "optuna", "scikit-learn"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+@dataclass(frozen=True)
+class CheckpointKey:
+    arch_id: str
+    dataset: str
+    mode: str  # "fp32" | "hwa"
+    recipe_hash: str
+    fidelity_hash: str
+    seed: int
+
+    @property
+    def stem(self) -> str:
+        return f"{self.mode}-r{self.recipe_hash}-f{self.fidelity_hash}-s{self.seed}"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class CheckpointStore:
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def paths(self, key: CheckpointKey) -> tuple[Path, Path]:
+        folder = self.root / key.dataset / key.arch_id
+        return folder / f"{key.stem}.pt", folder / f"{key.stem}.json"
+
+    def load(self, key: CheckpointKey, spec: ArchSpec) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
+        """The cached state_dict and metadata, None if absent; `CheckpointError` if unusable."""
+        weights, meta_path = self.paths(key)
+        if not meta_path.exists():
+            return None
+        meta = load_meta(meta_path)
+        if meta.get("arch_id") != spec.arch_id:
+            raise CheckpointError(
+                f"{meta_path}: checkpoint is for architecture {meta.get('arch_id')!r},"
+                f" not {spec.label} ({spec.arch_id})"
+            )
+        return load_state(weights), meta
+
+    def save(self, key: CheckpointKey, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+        weights, meta_path = self.paths(key)
+        buf = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
+        _atomic_write(weights, buf.getvalue())
+        full = {**meta, "key": key.__dict__, "weights": weights.name, "versions": package_versions()}
+        _atomic_write(meta_path, (json.dumps(full, indent=2, sort_keys=True) + "\n").encode())
+        return weights
+
+
+def load_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: corrupt checkpoint metadata ({exc}); delete it to retrain") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: corrupt checkpoint metadata; delete it to retrain")
+    return meta
+
+
+def load_state(path: Path) -> dict[str, torch.Tensor]:
+    """Load a state_dict safely: tensors only, never arbitrary pickled objects."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint weights missing; delete its .json to retrain")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, foreign pickle, ...: torch raises many types
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({first}); delete it to retrain") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: not a state_dict of tensors")
+    return state

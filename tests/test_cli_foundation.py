@@ -1,0 +1,94 @@
+"""The CLI as a user meets it: JSON output, exit codes, one-line errors, nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from analognas.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_help_lists_commands() -> None:
+    res = run("--help")
+    assert res.exit_code == 0
+    for cmd in ("arch", "space", "export"):
+        assert cmd in res.output
+
+
+def test_arch_show_json_resnet32_and_t500() -> None:
+    r32 = json.loads(run("arch", "show", "resnet32", "--json").stdout)
+    assert 455_000 <= r32["params"] <= 470_000
+    assert r32["macs"] > 0 and r32["tiles"] > 0 and r32["depth"] == 32
+    t500 = json.loads(run("arch", "show", "T500", "--json").stdout)
+    assert abs(t500["params"] - 422_000) / 422_000 < 0.05
+    assert [s["name"] for s in t500["stages"]] == ["stem", "stages.0", "stages.1", "stages.2", "head"]
+
+
+def test_arch_show_tile_size_changes_tiles() -> None:
+    small = json.loads(run("arch", "show", "T500", "--json", "--tile-rows", "128", "--tile-cols", "128").stdout)
+    big = json.loads(run("arch", "show", "T500", "--json").stdout)
+    assert small["tiles"] > big["tiles"]
+
+
+def test_arch_list_and_space_show() -> None:
+    names = [r["name"] for r in json.loads(run("arch", "list", "--json").stdout)]
+    assert {"resnet32", "T500"} <= set(names)
+    res = run("space", "show", "search_spaces/tiny.toml", "--samples", "3", "--json")
+    data = json.loads(res.stdout)
+    assert data["size"] == 1088 and len(data["samples"]) == 3
+
+
+def _assert_one_line_error(res, *needles: str) -> None:
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in res.output
+    for n in needles:
+        assert n in lines[0]
+
+
+def test_unknown_architecture() -> None:
+    _assert_one_line_error(run("arch", "show", "T501"), "T501", "Did you mean 'T500'", "resnet32")
+
+
+def test_bad_space_files(tmp_path: Path) -> None:
+    _assert_one_line_error(run("space", "show", str(tmp_path / "none.toml")), "not found")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[stem]\nwidth = [8]\nkernel = [4]\n')
+    _assert_one_line_error(run("space", "show", str(bad)), "stem.kernel", str(bad))
+
+
+def test_invalid_json_spec() -> None:
+    _assert_one_line_error(run("arch", "show", "{bad json"), "invalid JSON")
+
+
+def test_usage_errors_are_one_line() -> None:
+    _assert_one_line_error(run("arch", "show", "T500", "--bogus"), "--bogus")
+
+
+def test_export_refuses_existing_target(tmp_path: Path) -> None:
+    target = tmp_path / "model.py"
+    res = run("export", "T500", "--out", str(target))
+    assert res.exit_code == 0, res.output
+    before = target.read_text()
+    _assert_one_line_error(run("export", "resnet32", "--out", str(target)), "already exist", "--force")
+    assert target.read_text() == before
+    assert run("export", "resnet32", "--out", str(target), "--force").exit_code == 0
+    assert target.read_text() != before
+
+
+@pytest.mark.parametrize("arch", ["T501", "{bad"])
+def test_export_bad_input_writes_nothing(tmp_path: Path, arch: str) -> None:
+    res = run("export", arch, "--out", str(tmp_path / "m.py"))
+    assert res.exit_code == 2
+    assert list(tmp_path.iterdir()) == []
