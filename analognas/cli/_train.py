@@ -61,7 +61,7 @@ def _drift_config(times: list[str] | None, repeats: int, compensation: str | Non
     kwargs: dict[str, Any] = {"times": parsed, "repeats": repeats, "seed": seed}
     if compensation is not None:
         kwargs["compensation"] = compensation
-    return DriftEvalConfig.create(**kwargs), parsed
+    return DriftEvalConfig(**kwargs), parsed
 
 
 @app.command("train")

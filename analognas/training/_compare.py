@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,6 @@ def compare_architectures(specs: list[ArchSpec], **kwargs: Any) -> Comparison:
     """Evaluate each spec with identical data, fidelity, recipe and drift settings."""
     drift = kwargs.pop("drift")
     times = tuple(sorted(set(drift.times) | set(COMPARE_TIMES) | {ONE_MONTH}))
-    drift = drift.replace(times=times)
+    drift = dataclasses.replace(drift, times=times)
     evaluations = [evaluate_architecture(spec, drift=drift, **kwargs) for spec in specs]
     return Comparison(evaluations, [comparison_row(e) for e in evaluations])

@@ -10,6 +10,7 @@ hardware without HWA training, the baseline HWA training must beat.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -250,7 +251,7 @@ def drift_curve(
 def with_avm_times(cfg: DriftEvalConfig) -> DriftEvalConfig:
     """The same config, also measuring 1 s and 1 month so AVM is always defined."""
     times = tuple(sorted(set(cfg.times) | {ONE_SECOND, ONE_MONTH}))
-    return cfg if times == tuple(cfg.times) else cfg.replace(times=times)
+    return cfg if times == tuple(cfg.times) else dataclasses.replace(cfg, times=times)
 
 
 def evaluate_architecture(

@@ -1,0 +1,152 @@
+"""Training loop, fidelity, checkpoint cache and the evaluate/compare/train commands."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from analognas import CheckpointError, ConfigError, TrainingDivergedError
+from analognas.cli import app
+from analognas.data import Split
+from analognas.space import ArchSpec, StageSpec
+from analognas.training import (
+    FIDELITIES,
+    CheckpointKey,
+    CheckpointStore,
+    Fidelity,
+    get_fidelity,
+    parse_time,
+    train_model,
+)
+
+SMALL = ArchSpec(8, 3, (StageSpec(8, 1), StageSpec(16, 1, 2, "bottleneck")), name="small")
+runner = CliRunner()
+
+
+def test_parse_time_units_and_rejections() -> None:
+    assert parse_time("1e5") == 1e5
+    assert parse_time("1h") == 3600 and parse_time("1d") == 86400 and parse_time("1mo") == 2_592_000
+    for bad in ("0", "-5", "nan", "inf", "abc", "", "1x"):
+        with pytest.raises(ConfigError):
+            parse_time(bad)
+
+
+def test_fidelity_hash_ignores_name_and_overrides_rename() -> None:
+    low = get_fidelity("low")
+    assert low.with_overrides(epochs=None) is low
+    custom = low.with_overrides(epochs=9)
+    assert custom.name == "low+custom" and custom.hash() != low.hash()
+    assert Fidelity(**{**low.to_dict(), "name": "x"}).hash() == low.hash()
+    with pytest.raises(ConfigError):
+        low.with_overrides(train_size=0)
+    with pytest.raises(ConfigError, match="unknown fidelity"):
+        get_fidelity("ultra")
+    assert set(FIDELITIES) >= {"smoke", "low", "medium", "high"}
+
+
+def test_nan_loss_stops_with_epoch_and_step() -> None:
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    x = torch.randn(64, 1, 2, 2)
+    x[40:] = float("nan")  # the batch holding these rows poisons the loss
+    split = Split(x, torch.randint(0, 2, (64,)))
+    with pytest.raises(TrainingDivergedError, match=r"epoch 1, step \d+ of 4"):
+        train_model(model, split, epochs=2, lr=0.1, batch_size=16, momentum=0.9, weight_decay=0.0, seed=0)
+
+
+def test_training_is_seeded_and_learns() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(256, 1, 4, 4)
+    y = (x.mean(dim=(1, 2, 3)) > 0).long()
+    split = Split(x, y)
+
+    def run() -> tuple[float, torch.Tensor]:
+        with torch.random.fork_rng():
+            torch.manual_seed(1)
+            model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+        res = train_model(model, split, epochs=5, lr=0.5, batch_size=32, momentum=0.9, weight_decay=0, seed=3)
+        return res.final_loss, model[1].weight.detach().clone()
+
+    (l1, w1), (l2, w2) = run(), run()
+    assert torch.equal(w1, w2) and l1 == l2
+    assert l1 < math.log(2)
+
+
+def test_store_round_trip_and_corruption(tmp_path: Path) -> None:
+    from analognas.models import build_model
+
+    store = CheckpointStore(tmp_path)
+    key = CheckpointKey(SMALL.arch_id, "fashion-mnist", "fp32", "none", "abc", 0)
+    assert store.load(key, SMALL) is None
+    model = build_model(SMALL, (1, 28, 28), 10)
+    store.save(key, model.state_dict(), {"arch_id": SMALL.arch_id, "metrics": {"test_accuracy": 50.0}})
+    state, meta = store.load(key, SMALL)
+    assert meta["metrics"]["test_accuracy"] == 50.0 and "torch" in meta["versions"]
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+    other = ArchSpec(8, 3, (StageSpec(8, 2),))
+    with pytest.raises(CheckpointError, match="not"):
+        store.load(key, other)  # a checkpoint never loads into another architecture
+
+    weights, _ = store.paths(key)
+    weights.write_bytes(weights.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        store.load(key, SMALL)
+
+
+def test_store_never_unpickles_objects(tmp_path: Path) -> None:
+    import pickle
+
+    store = CheckpointStore(tmp_path)
+    key = CheckpointKey(SMALL.arch_id, "d", "fp32", "none", "f", 0)
+    weights, meta = store.paths(key)
+    weights.parent.mkdir(parents=True)
+
+    class Evil:
+        def __reduce__(self):  # noqa: ANN204
+            return (Path(tmp_path / "pwned").touch, ())
+
+    torch.save({"w": Evil()}, weights, pickle_module=pickle)
+    meta.write_text(json.dumps({"arch_id": SMALL.arch_id}))
+    with pytest.raises(CheckpointError):
+        store.load(key, SMALL)
+    assert not (tmp_path / "pwned").exists()
+
+
+# ----------------------------------------------------------------------------- CLI
+
+TINY = ["--train-size", "300", "--test-size", "200", "--epochs", "1", "--hwa-epochs", "1", "--batch-size", "50"]
+
+
+def _one_line_error(res, needle: str) -> None:
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], res.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--drift", "0"], "drift time"),
+        (["--drift", "-3"], "drift time"),
+        (["--drift", "nan"], "drift time"),
+        (["--drift", "soon"], "not a number"),
+        (["--repeats", "0"], "repeats"),
+        (["--dataset", "imagenet"], "imagenet"),
+        (["--fidelity", "ultra"], "unknown fidelity"),
+    ],
+)
+def test_evaluate_bad_input(tmp_path: Path, args: list[str], needle: str) -> None:
+    res = runner.invoke(app, ["evaluate", SMALL.to_json(), "--cache-dir", str(tmp_path), *TINY, *args])
+    _one_line_error(res, needle)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_dataset_files_say_how_to_get_them(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["train", "T500", "--data-dir", str(tmp_path), "--cache-dir", str(tmp_path / "c")])
+    _one_line_error(res, "dataset-fashion-mnist")
+    assert not (tmp_path / "c").exists()
