@@ -15,6 +15,8 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 apt_pkgs=(dataset-fashion-mnist python3-venv)
+# --test: a throwaway PostgreSQL cluster (distributed search) and headless Chromium (dashboard render).
+((want_test)) && apt_pkgs+=(postgresql chromium fonts-liberation)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

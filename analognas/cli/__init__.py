@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analognas.cli import _arch, _train  # noqa: F401  (register commands)
+from analognas.cli import _arch, _search, _surrogate, _train  # noqa: F401  (register commands)
 from analognas.cli._app import app
 
 

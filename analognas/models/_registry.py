@@ -119,3 +119,38 @@ def resolve_spec(ref: str) -> ArchSpec:
             data = data["spec"]  # a results/best.json file holding a spec
         return ArchSpec.from_dict(data)
     return get_spec(text)
+
+
+def save_to_zoo_file(
+    path: str | Path, name: str, spec: ArchSpec, description: str = "", meta: dict[str, Any] | None = None
+) -> Path:
+    """Add or replace entry `name` (case-insensitive) in a zoo JSON file, atomically.
+
+    The file keeps the format `load_zoo_file` reads; `meta` (where the entry came from:
+    run, surrogate, predicted metrics) is stored beside it and ignored when loading.
+    Refusing to overwrite is the caller's decision (`analognas register --force`).
+    """
+    import tempfile
+
+    p = Path(path)
+    entries: list[Any] = []
+    if p.exists():
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SpecError(f"{p}: cannot read zoo file: {exc}") from None
+        entries = data.get("entries") if isinstance(data, dict) else None  # type: ignore[assignment]
+        if not isinstance(entries, list):
+            raise SpecError(f"{p}: a zoo file needs a list under 'entries'")
+    item: dict[str, Any] = {"name": name, "spec": spec.to_dict(include_name=False), "description": description}
+    if meta:
+        item["meta"] = meta
+    entries = [e for e in entries if not (isinstance(e, dict) and str(e.get("name", "")).lower() == name.lower())]
+    entries.append(item)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"entries": entries}, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, p)
+    _LOADED_FILES.discard(str(p))  # the next lookup re-reads the file
+    return p

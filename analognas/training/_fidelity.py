@@ -71,7 +71,7 @@ class Fidelity:
 
 FIDELITIES: dict[str, Fidelity] = {
     "smoke": Fidelity("smoke", train_size=512, test_size=256, epochs=1, hwa_epochs=1, batch_size=64),
-    "low": Fidelity("low", train_size=4000, test_size=1000, epochs=4, hwa_epochs=1),
+    "low": Fidelity("low", train_size=3000, test_size=1000, epochs=3, hwa_epochs=1),
     "medium": Fidelity("medium", train_size=12000, test_size=2000, epochs=8, hwa_epochs=2),
     "high": Fidelity("high", train_size=None, test_size=None, epochs=30, hwa_epochs=10),
 }

@@ -9,7 +9,6 @@ hardware without HWA training, the baseline HWA training must beat.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import time
@@ -35,6 +34,7 @@ from analognas.space import ArchSpec, cost
 from analognas.training._fidelity import Fidelity
 from analognas.training._loop import Progress, accuracy, train_model
 from analognas.training._store import CheckpointKey, CheckpointStore
+from analognas.training._times import time_key
 
 MODES = ("fp32", "hwa", "direct")
 ONE_SECOND, ONE_MONTH = 1.0, 2_592_000.0
@@ -185,7 +185,8 @@ def ensure_hwa(
 ) -> tuple[nn.Module, dict[str, Any], bool]:
     """The HWA fine-tuned analog model: from the cache, or fine-tuned from `fp32` now."""
     key = CheckpointKey(spec.arch_id, ds.name, "hwa", recipe.hash(), fid.hash(), seed)
-    model = to_analog(copy.deepcopy(fp32), recipe)
+    # training noise comes from its own seeded generator, never from torch's global RNG
+    model = to_analog(fp32, recipe, generator=torch.Generator().manual_seed(seed + 7919))
     hit = store.load(key, spec)
     if hit is not None:
         model.load_state_dict(hit[0])
@@ -305,7 +306,7 @@ def evaluate_architecture(
         t0 = time.perf_counter()
         result.curves["hwa"] = drift_curve(hwa, ds.test, drift, fidelity.eval_batch_size, progress, f"{spec.label} hwa")
     if "direct" in modes:
-        direct = to_analog(copy.deepcopy(fp32), recipe)
+        direct = to_analog(fp32, recipe)
         calibrate_input_ranges(direct, ds.train.x[: fidelity.batch_size * 4])
         result.curves["direct"] = drift_curve(
             direct.eval(), ds.test, drift, fidelity.eval_batch_size, progress, f"{spec.label} direct"
@@ -331,11 +332,11 @@ def evaluation_summary(ev: ArchEvaluation, times: tuple[float, ...]) -> dict[str
         "train_seconds": ev.train_seconds,
         "eval_seconds": ev.eval_seconds,
         "cached": ev.cached,
-        "modes": {"fp32": {f"{t:g}": {"mean": ev.fp32_accuracy, "std": 0.0} for t in times}},
+        "modes": {"fp32": {time_key(t): {"mean": ev.fp32_accuracy, "std": 0.0} for t in times}},
         "avm": {},
     }
     for mode, curve in ev.curves.items():
-        out["modes"][mode] = {f"{t:g}": dict(zip(("mean", "std"), curve.at(t))) for t in times}
+        out["modes"][mode] = {time_key(t): dict(zip(("mean", "std"), curve.at(t))) for t in times}
         out["avm"][mode] = curve.avm
     return out
 

@@ -37,5 +37,10 @@ def parse_time(text: str) -> float:
     return value
 
 
+def time_key(t: float) -> str:
+    """JSON key of a time: plain seconds, no exponent for the usual values (2592000, not 2.592e+06)."""
+    return f"{t:.12g}"
+
+
 def label_time(t: float) -> str:
     return TIME_LABELS.get(t, f"{t:g} s")

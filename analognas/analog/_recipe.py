@@ -1,0 +1,356 @@
+"""Hardware-aware training recipes: what the analog forward pass does while training.
+
+A recipe is a frozen tree of small dataclasses (aihwkit style: one dataclass per concern,
+enums for choices) so that it can be hashed, stored next to a checkpoint, and compared.
+The fields mirror aihwkit's ``TorchInferenceRPUConfig`` parameters one to one (see
+``to_aihwkit_rpu_config``), restricted to the subset the fast path implements exactly:
+
+* weight noise injection (``WeightModifierType.ADD_NORMAL``, ``rel_to_actual_wmax``),
+* weight clipping (``WeightClipType.LAYER_GAUSSIAN``),
+* learned / calibrated input ranges (``InputRangeParameter``),
+* DAC and ADC quantisation, ADC bound and additive output noise (``IOParameters`` with
+  noise and bound management off, since the input range replaces them),
+* tile mapping (``MappingParameter.max_input_size`` / ``max_output_size``) with one digital
+  scale per tile (``weight_scaling_omega=1``, ``LAYERWISE_SYMMETRIC`` remap).
+
+Everything in the periphery is expressed in *normalised tile units*: each tile's weights
+are divided by their absolute maximum (the value mapped to ``g_max``) and inputs by the
+tile's input range, exactly as aihwkit does, so ``out_noise=0.04`` means 4% of the output
+produced by one fully-on input row of maximal weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from analognas._errors import ConfigError
+
+_T = TypeVar("_T")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+class WeightNoiseType(enum.StrEnum):
+    """How weights are perturbed in each training forward pass."""
+
+    NONE = "none"
+    ADD_NORMAL = "add_normal"
+    """Gaussian noise with std ``std_dev * max|W_tile|`` (aihwkit ``ADD_NORMAL`` with
+    ``rel_to_actual_wmax=True``), resampled every forward, straight-through gradient."""
+
+
+class WeightClipType(enum.StrEnum):
+    """How weights are clipped after each optimizer step (``clip_weights_``)."""
+
+    NONE = "none"
+    LAYER_GAUSSIAN = "layer_gaussian"
+    """Clip each tile to ``+-sigma * std(W_tile)`` (aihwkit ``LAYER_GAUSSIAN``)."""
+
+
+@dataclass(frozen=True)
+class WeightNoiseParameter:
+    """Weight-noise injection during training."""
+
+    type: WeightNoiseType = WeightNoiseType.NONE
+    """Noise model; ``NONE`` trains on the exact weights."""
+    std_dev: float = 0.0
+    """Noise std relative to the tile's current ``max|w|``: relative because the PCM
+    conductance range is always spent on the tile's largest weight."""
+
+    def __post_init__(self) -> None:
+        _check(self.std_dev >= 0 and math.isfinite(self.std_dev), "weight_noise.std_dev must be >= 0")
+
+
+@dataclass(frozen=True)
+class WeightClipParameter:
+    """Weight clipping after each optimizer step."""
+
+    type: WeightClipType = WeightClipType.NONE
+    """Clipping rule; ``NONE`` never clips."""
+    sigma: float = 2.5
+    """Clip at ``sigma`` standard deviations of the tile's weights: outliers would
+    otherwise set ``max|w|`` and squeeze every other weight into few conductance levels."""
+
+    def __post_init__(self) -> None:
+        _check(self.sigma > 0 and math.isfinite(self.sigma), "clip.sigma must be > 0")
+
+
+@dataclass(frozen=True)
+class InputRangeParameter:
+    """Per-tile input range ``r``: inputs are clipped to ``[-r, r]`` and divided by ``r``
+    before the DAC, and the output is multiplied back by ``r`` (aihwkit semantics)."""
+
+    enable: bool = False
+    """Whether tiles have an input range at all (needed by any non-ideal periphery)."""
+    learn: bool = True
+    """Learn ``r`` by gradient descent (aihwkit's clip gradient); if False it is only
+    initialised from data / calibrated and then frozen."""
+    init_value: float = 3.0
+    """Value before any data was seen."""
+    init_from_data: int = 100
+    """Number of training batches whose ``init_std_alpha * std(x)`` are averaged to
+    initialise ``r`` (0 = off)."""
+    init_std_alpha: float = 3.0
+    """Multiple of the input std used for data initialisation and calibration."""
+    decay: float = 0.001
+    """Shrinks ``r`` (gradient ``decay * r``) while fewer than ``1 - input_min_percentage``
+    of the inputs clip, so ranges do not stay wider than needed."""
+    input_min_percentage: float = 0.95
+    """Fraction of unclipped inputs above which the decay applies."""
+    gradient_scale: float = 1.0
+    """Scale of the clip gradient (applied with ``gradient_relative`` only, as in aihwkit)."""
+    gradient_relative: bool = True
+    """Multiply the clip gradient by ``r`` so that ``r`` learns at a relative rate."""
+
+    def __post_init__(self) -> None:
+        _check(self.init_value > 0 and math.isfinite(self.init_value), "input_range.init_value must be > 0")
+        _check(self.init_from_data >= 0, "input_range.init_from_data must be >= 0")
+        _check(self.init_std_alpha > 0, "input_range.init_std_alpha must be > 0")
+        _check(self.decay >= 0, "input_range.decay must be >= 0")
+        _check(0 <= self.input_min_percentage <= 1, "input_range.input_min_percentage must be in [0, 1]")
+        _check(self.gradient_scale >= 0, "input_range.gradient_scale must be >= 0")
+
+
+@dataclass(frozen=True)
+class PeripheryParameter:
+    """DAC / ADC of each tile, in normalised tile units (aihwkit ``IOParameters``)."""
+
+    inp_bits: int = 0
+    """DAC resolution: ``2**bits - 2`` levels over ``[-1, 1]`` (aihwkit ``inp_res``);
+    0 = ideal (no quantisation)."""
+    out_bits: int = 0
+    """ADC resolution: ``2**bits - 2`` levels over ``[-out_bound, out_bound]``; 0 = ideal."""
+    out_bound: float = 0.0
+    """ADC saturation level; 0 = unbounded."""
+    out_noise: float = 0.0
+    """Std of the additive Gaussian noise on every tile output, every forward."""
+
+    def __post_init__(self) -> None:
+        _check(self.inp_bits in range(17) and self.inp_bits != 1, "periphery.inp_bits must be 0 or 2..16")
+        _check(self.out_bits in range(17) and self.out_bits != 1, "periphery.out_bits must be 0 or 2..16")
+        _check(self.out_bound >= 0 and math.isfinite(self.out_bound), "periphery.out_bound must be >= 0")
+        _check(self.out_noise >= 0 and math.isfinite(self.out_noise), "periphery.out_noise must be >= 0")
+        _check(self.out_bits == 0 or self.out_bound > 0, "periphery.out_bits > 0 needs out_bound > 0")
+
+    @property
+    def is_perfect(self) -> bool:
+        """True when the periphery is an exact matmul (aihwkit ``is_perfect``)."""
+        return self.inp_bits == 0 and self.out_bits == 0 and self.out_bound == 0 and self.out_noise == 0
+
+    @property
+    def inp_levels(self) -> int:
+        """Number of DAC steps over ``[-1, 1]`` (0 = ideal)."""
+        return 2**self.inp_bits - 2 if self.inp_bits else 0
+
+    @property
+    def out_levels(self) -> int:
+        """Number of ADC steps over ``[-out_bound, out_bound]`` (0 = ideal)."""
+        return 2**self.out_bits - 2 if self.out_bits else 0
+
+
+@dataclass(frozen=True)
+class MappingParameter:
+    """How a layer's weight matrix (out x in*k*k) is cut into crossbar tiles."""
+
+    max_input_size: int = 512
+    """Crossbar rows: inputs (``in*k*k``) per tile; larger layers are split into equal
+    parts along the input axis (aihwkit ``TileModuleArray``)."""
+    max_output_size: int = 512
+    """Crossbar columns: outputs per tile."""
+
+    def __post_init__(self) -> None:
+        _check(self.max_input_size >= 1, "mapping.max_input_size must be >= 1")
+        _check(self.max_output_size >= 1, "mapping.max_output_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class FineTuneParameter:
+    """Read by the training loop: HWA training as fine-tuning of an FP32 model."""
+
+    from_fp32: bool = False
+    """Train digitally first, then convert (``to_analog``) and continue hardware-aware."""
+    fp32_fraction: float = 0.0
+    """Fraction of the epoch budget spent on the FP32 phase when ``from_fp32``."""
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.fp32_fraction < 1, "fine_tune.fp32_fraction must be in [0, 1)")
+        _check(self.from_fp32 or self.fp32_fraction == 0, "fine_tune.fp32_fraction needs from_fp32=True")
+
+
+@dataclass(frozen=True)
+class HWARecipe:
+    """A named, versioned hardware-aware training recipe."""
+
+    name: str
+    """Preset name (``RECIPES`` key) or a user label."""
+    version: int = 1
+    """Bumped whenever a preset's values change, so stored results stay attributable."""
+    weight_noise: WeightNoiseParameter = field(default_factory=WeightNoiseParameter)
+    clip: WeightClipParameter = field(default_factory=WeightClipParameter)
+    input_range: InputRangeParameter = field(default_factory=InputRangeParameter)
+    periphery: PeripheryParameter = field(default_factory=PeripheryParameter)
+    mapping: MappingParameter = field(default_factory=MappingParameter)
+    fine_tune: FineTuneParameter = field(default_factory=FineTuneParameter)
+
+    def __post_init__(self) -> None:
+        _check(bool(self.name), "recipe name must not be empty")
+        _check(self.version >= 1, "recipe version must be >= 1")
+        _check(
+            self.periphery.is_perfect or self.input_range.enable,
+            "a non-ideal periphery needs input_range.enable=True (inputs must be scaled into the DAC range)",
+        )
+
+    @property
+    def trains_analog(self) -> bool:
+        """Whether the training forward differs from the digital one at all."""
+        return (
+            self.weight_noise.type is not WeightNoiseType.NONE
+            or self.input_range.enable
+            or not self.periphery.is_perfect
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (enums as their string values)."""
+        return _to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HWARecipe:
+        """Inverse of ``to_dict``; unknown or mistyped keys raise ``ConfigError``."""
+        return _from_plain(cls, data, "recipe")
+
+    def hash(self) -> str:
+        """Short stable hash of the canonical JSON (12 hex chars)."""
+        return stable_hash(self.to_dict())
+
+    def replace(self, **changes: Any) -> HWARecipe:
+        """Copy with top-level fields replaced (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+
+RECIPES: dict[str, HWARecipe] = {
+    "hwa-v1": HWARecipe(
+        name="hwa-v1",
+        version=1,
+        # 6% of max|w|: slightly above the PCM programming noise at g_max (1.06 uS of
+        # 25 uS = 4.2%), so that the trained net tolerates programming plus read noise.
+        weight_noise=WeightNoiseParameter(type=WeightNoiseType.ADD_NORMAL, std_dev=0.06),
+        clip=WeightClipParameter(type=WeightClipType.LAYER_GAUSSIAN, sigma=2.5),
+        # StandardHWATrainingPreset's input-range learning, verbatim.
+        input_range=InputRangeParameter(
+            enable=True,
+            learn=True,
+            init_value=3.0,
+            init_from_data=100,
+            init_std_alpha=3.0,
+            decay=0.001,
+            input_min_percentage=0.95,
+            gradient_scale=1.0,
+            gradient_relative=True,
+        ),
+        # 8-bit DAC and ADC (254 levels); ADC bound and output noise of
+        # StandardHWATrainingPreset (out_bound=10, out_noise=0.04).
+        periphery=PeripheryParameter(inp_bits=8, out_bits=8, out_bound=10.0, out_noise=0.04),
+        mapping=MappingParameter(max_input_size=512, max_output_size=512),
+        # Rasch et al. (2023) fine-tune FP32-pretrained nets; the 50/50 split of the
+        # epoch budget is this project's choice.
+        fine_tune=FineTuneParameter(from_fp32=True, fp32_fraction=0.5),
+    ),
+    "none": HWARecipe(name="none", version=1),
+}
+"""Named presets. ``none`` trains digitally; converted with it, a model is evaluated by
+programming its FP32 weights directly (PCM physics only, ideal periphery)."""
+
+
+def get_recipe(name: str) -> HWARecipe:
+    """Preset by name; unknown names raise ``ConfigError`` listing the valid ones."""
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise ConfigError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}") from None
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def stable_hash(data: Any) -> str:
+    """12 hex chars of sha256 over canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, tuple):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _from_plain(cls: type[_T], data: Any, where: str) -> _T:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(unknown)}")
+    hints = _resolved_types(cls)
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _resolved_types(cls: type) -> dict[str, Any]:
+    import typing
+
+    return typing.get_type_hints(cls)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    import typing
+
+    if dataclasses.is_dataclass(tp):
+        return _from_plain(tp, value, where)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            valid = [m.value for m in tp]
+            raise ConfigError(f"{where}: {value!r} is not one of {valid}") from None
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        (item_tp, *_rest) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list")
+        return tuple(_coerce(item_tp, v, where) for v in value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    return value

@@ -1,0 +1,258 @@
+"""`analognas collect` and `analognas surrogate fit|show|report|agreement`.
+
+Thin wrappers over `analognas.surrogate`: parse options, call one library function, print
+its result (progress and warnings on stderr, `--json` alone on stdout). `collect` imports
+the training stack only when it runs; the `surrogate` commands never import it except to
+parse a drift time.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from analognas.cli._app import app, print_json
+from analognas.cli._train import (
+    BatchOpt,
+    CacheOpt,
+    CompOpt,
+    DataDirOpt,
+    DatasetOpt,
+    EpochsOpt,
+    FidelityOpt,
+    HwaEpochsOpt,
+    JsonOpt,
+    LrOpt,
+    QuietOpt,
+    RecipeOpt,
+    RepeatsOpt,
+    SeedOpt,
+    TestSizeOpt,
+    TrainSizeOpt,
+)
+
+surrogate_app = typer.Typer(help="Fit, inspect and compare drift-accuracy surrogates.", no_args_is_help=True)
+app.add_typer(surrogate_app, name="surrogate")
+
+RecordsOpt = Annotated[list[Path], typer.Option("--records", help="Record file (JSONL); repeat to combine files.")]
+TimeOpt = Annotated[str, typer.Option(help="Drift time the accuracy target refers to: 1h, 1d, 1mo, 86400, ...")]
+NameArg = Annotated[str | None, typer.Argument(help="Surrogate name or path (default: newest in surrogates/).")]
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        print(f"warning: {line}", file=sys.stderr)
+
+
+def _seconds(text: str) -> float:
+    from analognas.training import parse_time
+
+    return parse_time(text)
+
+
+class _Bar:
+    """Rich progress on stderr: `label`, bar, done/total, elapsed, ETA and a status text."""
+
+    def __init__(self, quiet: bool, label: str) -> None:
+        self.quiet, self.label = quiet, label
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def _start(self) -> None:
+        # Started on the first update, so input errors found before any work show no bar.
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("ETA {task.fields[eta]}"), TextColumn("{task.fields[status]}"),
+            console=Console(stderr=True),
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(self.label, total=None, eta="?", status="")
+
+    def update(self, done: int, total: int, status: str, eta: float | None = None) -> None:
+        if self.quiet:
+            return
+        if self._progress is None:
+            self._start()
+        text = "?" if eta is None else f"{int(eta // 3600)}:{int(eta % 3600 // 60):02d}:{int(eta % 60):02d}"
+        self._progress.update(self._task, completed=done, total=total, eta=text, status=status[:90])
+
+    def collect_event(self, ev: Any) -> None:
+        """`collect`'s progress callback: records done of n, last architecture, ETA."""
+        status = ev.current or (f"last {ev.last}" if ev.last else "")
+        if ev.failed:
+            status = f"[red]{ev.failed} failed[/red] {status}"
+        self.update(ev.done, ev.total, status, ev.eta)
+
+    def __call__(self, done: int, total: int, description: str) -> None:
+        self.update(done, total, description)
+
+
+@app.command("collect")
+def collect(
+    space: Annotated[str, typer.Option(help="Search-space file or name, e.g. search_spaces/resnet_like.toml.")],
+    n: Annotated[int, typer.Option("--n", help="Architectures to measure (the design's first n).")] = 200,
+    dataset: DatasetOpt = "fashion-mnist",
+    data_dir: DataDirOpt = None,
+    fidelity: FidelityOpt = "low",
+    epochs: EpochsOpt = None,
+    hwa_epochs: HwaEpochsOpt = None,
+    train_size: TrainSizeOpt = None,
+    test_size: TestSizeOpt = None,
+    batch_size: BatchOpt = None,
+    lr: LrOpt = None,
+    recipe: RecipeOpt = "hwa-v1",
+    repeats: RepeatsOpt = 5,
+    compensation: CompOpt = None,
+    seed: SeedOpt = 0,
+    records: Annotated[Path | None, typer.Option(
+        help="Record store (default surrogates/records/SPACE-DATASET-FIDELITY.jsonl).")] = None,
+    workers: Annotated[int, typer.Option(help="Measuring processes (1 = in this process).")] = 1,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Measure again what failed before.")] = False,
+    cache_dir: CacheOpt = None,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Measure a space-filling design of the space with HWA training + PCM drift (resumable)."""
+    from analognas.cli._train import _common
+    from analognas.space import load_space
+    from analognas.surrogate import collect as run_collect
+
+    sp = load_space(space)
+    fid = _common(dataset, fidelity, epochs, hwa_epochs, train_size, test_size, batch_size, lr, recipe)["fidelity"]
+    with _Bar(quiet or json_out, "records") as bar:
+        result = run_collect(sp, n=n, fidelity=fid, dataset=dataset, recipe=recipe, repeats=repeats,
+                             compensation=compensation, seed=seed, records=records, workers=workers,
+                             data_dir=data_dir, cache_dir=cache_dir, retry_failed=retry_failed,
+                             progress=bar.collect_event)
+    if result.failed:
+        _warn([f"{result.failed} architecture(s) failed (kept in {result.failed_records}): "
+               + "; ".join(result.failures[:3])])
+    if json_out:
+        print_json(result.to_dict())
+        return
+    print(f"{result.written} record(s) written, {result.skipped} already there, {result.failed} failed, "
+          f"of {result.n}; {result.wall_seconds:.1f} s; records: {result.records}")
+
+
+@surrogate_app.command("fit")
+def fit(
+    records: RecordsOpt,
+    out: Annotated[Path, typer.Option(help="Surrogate file or surrogates/NAME (.json is added).")],
+    target_time: TimeOpt = "1d",
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the folds and the models.")] = 0,
+    space: Annotated[str | None, typer.Option(help="Keep records of this space (file or name).")] = None,
+    fidelity: Annotated[str | None, typer.Option(help="Keep records of this fidelity (name or hash).")] = None,
+    models: Annotated[str | None, typer.Option(
+        help="Model kinds to try, comma-separated: extra_trees,random_forest,gbm,gp (default all).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fit accuracy, AVM and spread surrogates with cross-validated model choice."""
+    from analognas._errors import OutputExistsError
+    from analognas.surrogate import MODEL_KINDS, fit_surrogate, save_surrogate, surrogate_path
+
+    target = surrogate_path(out)
+    if target.exists() and not force:
+        raise OutputExistsError(f"{target} already exists; use --force to overwrite")
+    sp = None
+    if space is not None:
+        from analognas.space import load_space
+
+        sp = load_space(space)
+    kinds = tuple(k.strip() for k in models.split(",") if k.strip()) if models else MODEL_KINDS
+    with _Bar(quiet or json_out, "fit") as bar:
+        result = fit_surrogate([str(p) for p in records], space=sp, fidelity=fidelity,
+                               drift_time=_seconds(target_time), folds=folds, seed=seed, models=kinds, progress=bar)
+    _warn(result.messages)
+    path = save_surrogate(result.surrogate, target, force=force)
+    summary = result.surrogate.summary()
+    if json_out:
+        print_json(summary)
+        return
+    print(f"saved {path}")
+    _print_summary(summary)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    fid = s["fidelity"]
+    con = Console()
+    con.print(f"space {s['space']['name']} ({s['space']['fingerprint']}), {s['dataset']}, fidelity "
+              f"{fid.get('name')}, recipe {s['recipe']['name']}; {s['n_records']} records of "
+              f"{s['n_architectures']} architectures from {', '.join(s['records'])} (hash {s['records_hash']}); "
+              f"accuracy at {s['drift_time']:g} s; {s['folds']}-fold CV")
+    t = Table("target", "model", "features", "kendall_tau", "spearman", "mae", "1-sd coverage")
+    for name, cv in s["targets"].items():
+        t.add_row(name, cv["model"], cv["feature_set"], *(
+            "n/a" if cv[k] is None else f"{cv[k]:.3f}" for k in ("kendall_tau", "spearman", "mae", "coverage_1sd")))
+    con.print(t)
+
+
+@surrogate_app.command("show")
+def show(name: NameArg = None, json_out: JsonOpt = False) -> None:
+    """Records, fidelity, space and cross-validated figures of a fitted surrogate."""
+    from analognas.surrogate import load_surrogate
+
+    summary = load_surrogate(name).summary()
+    if json_out:
+        print_json(summary)
+        return
+    print(f"surrogate {summary['path']}")
+    _print_summary(summary)
+
+
+@surrogate_app.command("report")
+def report(
+    name: NameArg = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="README-ready Markdown table.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """The surrogate's quality figures as a table (Markdown with --markdown)."""
+    from analognas.surrogate import load_surrogate, markdown_report
+
+    sur = load_surrogate(name)
+    if json_out:
+        print_json(sur.summary())
+    elif markdown:
+        sys.stdout.write(markdown_report(sur))
+    else:
+        _print_summary(sur.summary())
+
+
+@surrogate_app.command("agreement")
+def agreement(
+    low: Annotated[list[Path], typer.Option("--low", help="Low-fidelity record file (repeatable).")],
+    high: Annotated[list[Path], typer.Option("--high", help="High-fidelity record file (repeatable).")],
+    target_time: TimeOpt = "1d",
+    json_out: JsonOpt = False,
+) -> None:
+    """Kendall tau between low- and high-fidelity measurements of the same architectures."""
+    from analognas.surrogate import fidelity_agreement
+
+    res = fidelity_agreement([str(p) for p in low], [str(p) for p in high], drift_time=_seconds(target_time))
+    _warn(res.messages)
+    if json_out:
+        print_json(res.to_dict())
+        return
+    print(f"{res.n_common} architectures measured at {res.low['fidelity']} and {res.high['fidelity']}:")
+    for what, m in res.metrics.items():
+        tau = "n/a" if m["kendall_tau"] is None else f"{m['kendall_tau']:.3f}"
+        rho = "n/a" if m["spearman"] is None else f"{m['spearman']:.3f}"
+        print(f"  {what:14s} Kendall tau {tau}  Spearman rho {rho}  (n={m['n']})")

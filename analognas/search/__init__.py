@@ -1,0 +1,75 @@
+"""Architecture search: an Optuna study over a declared space, scored by a surrogate.
+
+Cheap hardware constraints are checked before the surrogate is asked, studies live in a
+journal file (default) or any Optuna RDB shared by many workers with an exact global
+budget, and winners go to the user zoo. No torch is imported unless `verify_run` trains.
+"""
+
+from __future__ import annotations
+
+from analognas.search._errors import SearchError
+from analognas.search._load import SearchRun, load_run
+from analognas.search._objectives import DEFAULT_OBJECTIVES, OBJECTIVES, Direction, Objective, parse_objectives
+from analognas.search._probe import Probe, probe_constraints
+from analognas.search._register import pick_candidate, register_winner
+from analognas.search._results import Candidate, best_candidate, pareto_axes, pareto_front, read_trials_csv
+from analognas.search._run import RunFolder, resolve_run_dir
+from analognas.search._search import (
+    SAMPLERS,
+    SearchConfig,
+    SearchProgress,
+    SearchResult,
+    default_run_name,
+    make_sampler,
+    run_search,
+)
+from analognas.search._storage import FlockLock, mask_url, open_storage
+from analognas.search._surrogate_link import SurrogateLink, link_surrogate
+from analognas.search._verify import (
+    Verification,
+    VerifyResult,
+    check_verify_fidelity,
+    refit_surrogate,
+    top_candidates,
+    verify_run,
+)
+
+__all__ = [
+    "DEFAULT_OBJECTIVES",
+    "OBJECTIVES",
+    "SAMPLERS",
+    "Candidate",
+    "Direction",
+    "FlockLock",
+    "Objective",
+    "Probe",
+    "RunFolder",
+    "SearchConfig",
+    "SearchError",
+    "SearchProgress",
+    "SearchResult",
+    "SearchRun",
+    "SurrogateLink",
+    "Verification",
+    "VerifyResult",
+    "best_candidate",
+    "check_verify_fidelity",
+    "default_run_name",
+    "link_surrogate",
+    "load_run",
+    "make_sampler",
+    "mask_url",
+    "open_storage",
+    "pareto_axes",
+    "pareto_front",
+    "parse_objectives",
+    "pick_candidate",
+    "probe_constraints",
+    "read_trials_csv",
+    "refit_surrogate",
+    "register_winner",
+    "resolve_run_dir",
+    "run_search",
+    "top_candidates",
+    "verify_run",
+]

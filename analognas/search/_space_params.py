@@ -1,0 +1,54 @@
+"""The Optuna parameters a space declares, in one canonical order, with their distributions.
+
+`SearchSpace.suggest` asks for them trial by trial; reports need them all at once (CSV
+columns, and rebuilding a study from a CSV for importances), including the stage
+parameters a shallow network never asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analognas.space import IntRange, SearchSpace, param_name
+
+
+def _domains(space: SearchSpace) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = [
+        (param_name("stem_width"), space.stem_width),
+        (param_name("stem_kernel"), space.stem_kernel),
+        (param_name("num_stages"), space.num_stages),
+    ]
+    for i in range(space.max_stages):
+        out += [
+            (param_name("blocks", i), space.blocks),
+            (param_name("branches", i), space.branches),
+            (param_name("block", i), space.block),
+            (param_name("widen", i), space.widen),
+        ]
+    return out
+
+
+def all_param_names(space: SearchSpace) -> list[str]:
+    return [name for name, _ in _domains(space)]
+
+
+def distributions(space: SearchSpace) -> dict[str, Any]:
+    """name -> Optuna distribution, exactly as `SearchSpace.suggest` declares it."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    out: dict[str, Any] = {}
+    for name, dom in _domains(space):
+        if isinstance(dom, IntRange):
+            out[name] = IntDistribution(dom.min, dom.max, step=dom.step)
+        else:
+            out[name] = CategoricalDistribution(list(dom.to_toml()))
+    return out
+
+
+def stage_of(name: str) -> int | None:
+    """0-based stage a parameter belongs to (`stage3_blocks` -> 2), None for global ones."""
+    if name.startswith("stage") and "_" in name:
+        head = name.split("_", 1)[0].removeprefix("stage")
+        if head.isdigit():
+            return int(head) - 1
+    return None

@@ -1,0 +1,405 @@
+"""Collection: measure the designed architectures with the real pipeline, resumably.
+
+Each architecture of the design is HWA-trained and drift-evaluated by
+`analognas.training.evaluate_architecture(..., modes=("hwa",))` and appended to the record
+store as one self-describing line. The run can be killed at any moment and restarted: an
+item is done when its key (arch id, fidelity hash, recipe hash, drift hash, seed) is in
+the store, and only then. Several processes - the `--workers` of one run, or two `collect`
+commands started by hand - share the work through per-item claims (see `_store`), so no
+architecture is measured twice at once, and a dead process's item is taken by the next
+one that looks. Training that diverges is written to `<records>.failed.jsonl` and the run
+goes on; re-running does not retry it unless asked (divergence is deterministic for a seed).
+
+Torch is imported only when measuring, never by `import analognas.surrogate`.
+Workers are fresh interpreters (`python -m analognas.surrogate._collect PLAN K N OUT`) so
+that the allocator settings below are in place before the process starts: glibc reads
+them once, and with its defaults a long run of aihwkit tensors of changing sizes spends
+much of its time returning and re-mapping memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from analognas.space import ArchSpec, SearchSpace, depth, space_from_dict
+from analognas.surrogate._design import DEFAULT_BINS, Design, design_architectures
+from analognas.surrogate._errors import SurrogateError
+from analognas.surrogate._records import (
+    ONE_DAY,
+    RECORD_FORMAT,
+    default_records_path,
+    make_record,
+    record_key,
+    record_targets,
+    utc_now,
+)
+from analognas.surrogate._store import RecordStore, failed_path, work_through
+
+if TYPE_CHECKING:
+    from analognas.training import Fidelity
+
+WORKER_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "MALLOC_MMAP_THRESHOLD_": "4294967296",
+    "MALLOC_TRIM_THRESHOLD_": "68719476736",
+    "MALLOC_TOP_PAD_": "1073741824",
+}
+POLL_SECONDS = 1.0
+
+
+@dataclass
+class CollectEvent:
+    """What a progress display shows; `done` counts design items recorded or failed."""
+
+    done: int
+    total: int
+    written: int
+    skipped: int
+    failed: int
+    elapsed: float
+    eta: float | None
+    last: str | None = None
+    current: str | None = None
+
+
+@dataclass
+class CollectResult:
+    records: Path
+    failed_records: Path
+    n: int
+    written: int
+    skipped: int
+    failed: int
+    wall_seconds: float
+    design: Design
+    failures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"records": str(self.records), "failed_records": str(self.failed_records), "n": self.n,
+                "written": self.written, "skipped": self.skipped, "failed": self.failed,
+                "wall_seconds": self.wall_seconds, "design": self.design.to_dict(), "failures": self.failures}
+
+
+@dataclass(frozen=True)
+class CollectPlan:
+    """Everything a measuring process needs, as plain JSON data."""
+
+    space: dict[str, Any]
+    space_fingerprint: str
+    dataset: str
+    data_dir: str | None
+    fidelity: dict[str, Any]
+    recipe: str
+    recipe_hash: str
+    drift: dict[str, Any]
+    seed: int
+    records: str
+    cache_dir: str | None
+    retry_failed: bool
+    items: list[tuple[str, dict[str, Any]]]
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> CollectPlan:
+        data = json.loads(text)
+        data["items"] = [tuple(i) for i in data["items"]]
+        return cls(**data)
+
+
+class _Measurer:
+    """Builds the torch-side objects once per process and measures items under claims."""
+
+    def __init__(self, plan: CollectPlan) -> None:
+        from analognas.analog import DriftEvalConfig, get_recipe
+        from analognas.data import load_dataset
+        from analognas.training import CheckpointStore, Fidelity, package_versions
+        from analognas.training._pipeline import DATA_SEED
+
+        self.plan = plan
+        self.space = space_from_dict(plan.space)
+        if self.space.fingerprint != plan.space_fingerprint:
+            raise SurrogateError("the space changed between planning and measuring")
+        self.fidelity = Fidelity.from_dict(plan.fidelity)
+        self.recipe = get_recipe(plan.recipe)
+        if self.recipe.hash() != plan.recipe_hash:
+            raise SurrogateError(f"recipe {plan.recipe} changed between planning and measuring")
+        self.drift = DriftEvalConfig.from_dict(plan.drift)
+        self.dataset = load_dataset(plan.dataset, data_dir=plan.data_dir, train_size=self.fidelity.train_size,
+                                    test_size=self.fidelity.test_size, seed=DATA_SEED)
+        self.cache = CheckpointStore(plan.cache_dir)
+        self.versions = package_versions()
+        self.store = RecordStore(plan.records)
+        self.failed_store = RecordStore(failed_path(plan.records))
+        self.written = self.failed = 0
+        self.failures: list[str] = []
+
+    def done_keys(self) -> set[str]:
+        keys = self.store.keys()
+        if not self.plan.retry_failed:
+            keys |= self.failed_store.keys()
+        return keys
+
+    def run(self, order: list[int], on_item: Callable[[str], None] | None = None,
+            on_step: Callable[[str], None] | None = None) -> None:
+        """Measure every item of `order` not yet done; wait for items others are measuring."""
+        specs = {k: spec for k, spec in self.plan.items}
+
+        def measure(key: str) -> None:
+            label = self._measure(key, ArchSpec.from_dict(specs[key]), on_step)
+            if on_item is not None:
+                on_item(label)
+
+        work_through(self.store, [self.plan.items[i][0] for i in order], measure, self.done_keys, POLL_SECONDS)
+
+    def _measure(self, key: str, spec: ArchSpec, on_step: Callable[[str], None] | None) -> str:
+        from analognas._errors import TrainingDivergedError
+        from analognas.training import evaluate_architecture
+
+        def step(done: int, total: int, desc: str) -> None:
+            if on_step is not None:
+                on_step(desc)
+
+        t0 = time.perf_counter()
+        try:
+            ev = evaluate_architecture(spec, dataset=self.dataset, fidelity=self.fidelity, recipe=self.recipe,
+                                       drift=self.drift, modes=("hwa",), seed=self.plan.seed, store=self.cache,
+                                       progress=step)
+        except TrainingDivergedError as exc:
+            return self._fail(key, spec, exc, time.perf_counter() - t0)
+        record = make_record(ev.to_dict(), key=key, space=self.space, drift_hash=self.drift.hash(),
+                             depth=depth(spec), wall_seconds=time.perf_counter() - t0, versions=self.versions)
+        bad = [t for t in self.drift.times if isinstance(record_targets(record, t), str)]
+        if bad:
+            return self._fail(key, spec, ValueError(f"non-finite accuracy at {bad[0]:g} s"), record["wall_seconds"])
+        self.store.append(record)
+        self.written += 1
+        acc = record_targets(record, ONE_DAY)
+        return f"{spec.arch_id} ({record['params']:,} params)" + (
+            f": {acc['accuracy']:.1f}% at 1 day, AVM {acc['avm']:.1f}" if isinstance(acc, dict) else "")
+
+    def _fail(self, key: str, spec: ArchSpec, exc: Exception, seconds: float) -> str:
+        p = self.plan
+        self.failed_store.append({
+            "format": RECORD_FORMAT, "key": key, "arch_id": spec.arch_id, "spec": spec.to_dict(),
+            "space": {"name": self.space.name, "fingerprint": self.space.fingerprint},
+            "dataset": {"name": p.dataset}, "fidelity": p.fidelity, "fidelity_name": p.fidelity["name"],
+            "fidelity_hash": self.fidelity.hash(), "recipe_name": p.recipe, "recipe_hash": p.recipe_hash,
+            "drift": p.drift, "drift_hash": self.drift.hash(), "seed": p.seed, "error_type": type(exc).__name__,
+            "error": str(exc), "wall_seconds": seconds, "versions": self.versions, "timestamp": utc_now(),
+        })
+        self.failed += 1
+        msg = str(exc)
+        self.failures.append(msg if spec.arch_id in msg else f"{spec.arch_id}: {msg}")
+        return f"{spec.arch_id} FAILED ({type(exc).__name__})"
+
+
+def plan_collection(
+    space: SearchSpace,
+    *,
+    n: int,
+    fidelity: Fidelity,
+    dataset: str = "fashion-mnist",
+    recipe: str = "hwa-v1",
+    repeats: int = 5,
+    compensation: str | None = None,
+    seed: int = 0,
+    records: str | Path | None = None,
+    data_dir: str | None = None,
+    cache_dir: str | Path | None = None,
+    retry_failed: bool = False,
+    bins: int = DEFAULT_BINS,
+) -> tuple[CollectPlan, Design]:
+    """The design and the measuring settings (hashes fixed here, checked by every worker)."""
+    from analognas.analog import DriftEvalConfig, get_recipe
+    from analognas.training._pipeline import with_avm_times
+
+    rec = get_recipe(recipe)
+    kwargs: dict[str, Any] = {"repeats": repeats, "seed": seed}
+    if compensation is not None:
+        kwargs["compensation"] = compensation
+    drift = with_avm_times(DriftEvalConfig(**kwargs))
+    design = design_architectures(space, n, seed, bins=bins)
+    path = Path(records) if records is not None else default_records_path(space.name, dataset, fidelity.name)
+    items = [(record_key(s.arch_id, fidelity.hash(), rec.hash(), drift.hash(), seed), s.to_dict(include_name=False))
+             for s in design.specs]
+    plan = CollectPlan(
+        space=space.to_dict(), space_fingerprint=space.fingerprint, dataset=dataset, data_dir=data_dir,
+        fidelity=fidelity.to_dict(), recipe=recipe, recipe_hash=rec.hash(), drift=drift.to_dict(), seed=seed,
+        records=str(path), cache_dir=str(cache_dir) if cache_dir is not None else None, retry_failed=retry_failed,
+        items=items,
+    )
+    return plan, design
+
+
+def collect(
+    space: SearchSpace,
+    *,
+    n: int,
+    fidelity: Fidelity,
+    dataset: str = "fashion-mnist",
+    recipe: str = "hwa-v1",
+    repeats: int = 5,
+    compensation: str | None = None,
+    seed: int = 0,
+    records: str | Path | None = None,
+    workers: int = 1,
+    data_dir: str | None = None,
+    cache_dir: str | Path | None = None,
+    retry_failed: bool = False,
+    bins: int = DEFAULT_BINS,
+    progress: Callable[[CollectEvent], None] | None = None,
+) -> CollectResult:
+    """Measure the first `n` architectures of the design of `space` (see module doc).
+
+    With `workers == 1` the measuring runs in this process; with more, in that many fresh
+    worker processes, each starting on its own stripe of what is left to measure.
+    """
+    if workers < 1:
+        raise SurrogateError(f"--workers must be >= 1, got {workers}")
+    plan, design = plan_collection(space, n=n, fidelity=fidelity, dataset=dataset, recipe=recipe, repeats=repeats,
+                                   compensation=compensation, seed=seed, records=records, data_dir=data_dir,
+                                   cache_dir=cache_dir, retry_failed=retry_failed, bins=bins)
+    store, fstore = RecordStore(plan.records), RecordStore(failed_path(plan.records))
+    keys = [k for k, _ in plan.items]
+
+    def done_now() -> int:
+        done = store.keys() | (set() if retry_failed else fstore.keys())
+        return sum(k in done for k in keys)
+
+    start_done = done_now()
+    t0 = time.perf_counter()
+    state = {"last": None, "current": None}
+
+    def report(written: int, failed: int, done: int) -> None:
+        if progress is None:
+            return
+        elapsed = time.perf_counter() - t0
+        measured = done - start_done
+        eta = elapsed / measured * (len(keys) - done) if measured > 0 else None
+        progress(CollectEvent(done, len(keys), written, start_done, failed, elapsed, eta, state["last"],
+                              state["current"]))
+
+    if start_done == len(keys):
+        written, failed, failures = 0, 0, []
+    elif workers == 1:
+        written, failed, failures = _run_here(plan, state, report)
+    else:
+        done = store.keys() | (set() if retry_failed else fstore.keys())
+        left = replace(plan, items=[it for it in plan.items if it[0] not in done])
+        written, failed, failures = _run_workers(left, workers, done_now, report)
+    wall = time.perf_counter() - t0
+    report(written, failed, done_now())
+    return CollectResult(Path(plan.records), failed_path(plan.records), len(keys), written, start_done, failed, wall,
+                         design, failures)
+
+
+def _run_here(plan: CollectPlan, state: dict[str, Any],
+              report: Callable[[int, int, int], None]) -> tuple[int, int, list[str]]:
+    keys = [k for k, _ in plan.items]
+    m = _Measurer(plan)
+
+    def done_count() -> int:
+        done = m.done_keys()
+        return sum(k in done for k in keys)
+
+    def on_item(label: str) -> None:
+        state["last"], state["current"] = label, None
+        report(m.written, m.failed, done_count())
+
+    def on_step(desc: str) -> None:
+        state["current"] = desc
+        report(m.written, m.failed, done_count())
+
+    report(0, 0, done_count())
+    m.run(list(range(len(plan.items))), on_item, on_step)
+    return m.written, m.failed, m.failures
+
+
+def _run_workers(plan: CollectPlan, workers: int, done_now: Callable[[], int],
+                 report: Callable[[int, int, int], None]) -> tuple[int, int, list[str]]:
+    folder = Path(plan.records).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{Path(plan.records).name}.run-", dir=folder))
+    plan_file = tmp / "plan.json"
+    plan_file.write_text(plan.to_json())
+    env = {**os.environ, **WORKER_ENV}
+    procs = []
+    for k in range(workers):
+        log = open(tmp / f"worker{k}.log", "wb")  # closed in the finally below
+        cmd = [sys.executable, "-m", "analognas.surrogate._collect", str(plan_file), str(k), str(workers),
+               str(tmp / f"worker{k}.json")]
+        procs.append((subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+    try:
+        while any(p.poll() is None for p, _ in procs):
+            report(0, 0, done_now())
+            time.sleep(POLL_SECONDS)
+    except BaseException:
+        for p, _ in procs:
+            p.terminate()
+        for p, _ in procs:
+            p.wait()
+        raise
+    finally:
+        for _, log in procs:
+            log.close()
+    written = failed = 0
+    failures: list[str] = []
+    crashed = []
+    for k, (p, _) in enumerate(procs):
+        out = tmp / f"worker{k}.json"
+        if p.returncode == 0 and out.exists():
+            s = json.loads(out.read_text())
+            written, failed, failures = written + s["written"], failed + s["failed"], failures + s["failures"]
+        else:
+            lines = (tmp / f"worker{k}.log").read_text(errors="replace").strip().splitlines()
+            crashed.append(f"worker {k} exited with {p.returncode}: {lines[-1] if lines else 'no output'}")
+    if crashed:
+        raise SurrogateError(f"{'; '.join(crashed)} (logs in {tmp}); records written so far are kept, "
+                             "re-run to resume")
+    for f in tmp.iterdir():
+        f.unlink()
+    tmp.rmdir()
+    return written, failed, failures
+
+
+def _stripe(n_items: int, k: int, workers: int) -> list[int]:
+    """Worker k's items first (every workers-th), then the others': it helps when done."""
+    mine = list(range(k, n_items, workers))
+    return mine + [i for i in range(n_items) if i % workers != k]
+
+
+def _worker_main(argv: list[str]) -> int:
+    plan_file, k, workers, out = argv[0], int(argv[1]), int(argv[2]), argv[3]
+    import torch
+
+    torch.set_num_threads(1)
+    parent = os.getppid()
+    plan = CollectPlan.from_json(Path(plan_file).read_text())
+    m = _Measurer(plan)
+
+    def check_parent(_label: str) -> None:
+        # An orphaned worker finishes (and records) its item, then stops: nothing is lost,
+        # and a killed `collect` does not leave processes measuring behind the user's back.
+        if os.getppid() != parent:
+            raise SystemExit(3)
+
+    m.run(_stripe(len(plan.items), k, workers), on_item=check_parent)
+    Path(out).write_text(json.dumps({"written": m.written, "failed": m.failed, "failures": m.failures}))
+    return 0
+
+
+if __name__ == "__main__":  # a worker process of `collect --workers K`
+    sys.exit(_worker_main(sys.argv[1:]))
+

@@ -1,0 +1,124 @@
+"""`analognas collect` end to end: real HWA training and PCM drift evaluation, tiny settings.
+
+The `tiny` space at the `smoke` fidelity with 256 training and 128 test images trains in
+about a second per architecture; the accuracies are near chance, which is fine: these
+tests check the collection machinery (records, resume, kills, failures), not accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from analognas.cli import app
+from analognas.space import ArchSpec, load_space
+from analognas.surrogate import RecordStore, design_architectures
+
+from .conftest import REPO
+from .test_surrogate_cli import assert_one_line_error
+
+runner = CliRunner()
+SMALL = ("--space", str(REPO / "search_spaces" / "tiny.toml"), "--fidelity", "smoke", "--train-size", "256",
+         "--test-size", "128", "--repeats", "2")
+
+
+def collect(tmp: Path, *extra: str, n: int = 3, records: str = "r.jsonl"):
+    return runner.invoke(app, ["collect", *SMALL, "--n", str(n), "--records", str(tmp / records),
+                               "--cache-dir", str(tmp / "cache"), "--json", *extra])
+
+
+def test_collect_records_resumes_and_refuses_a_tiny_fit(tmp_path: Path) -> None:
+    res = collect(tmp_path)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert (summary["written"], summary["skipped"], summary["failed"], summary["n"]) == (3, 0, 0, 3)
+    assert summary["wall_seconds"] > 0
+    lines = (tmp_path / "r.jsonl").read_bytes().splitlines()
+    recs = [json.loads(line) for line in lines]
+    space = load_space("tiny")
+    design = design_architectures(space, 3, seed=0)
+    assert [r["arch_id"] for r in recs] == [s.arch_id for s in design.specs]
+    for r in recs:
+        assert ArchSpec.from_dict(r["spec"]).arch_id == r["arch_id"]
+        assert r["space"] == {"name": "tiny", "fingerprint": space.fingerprint}
+        assert r["fidelity_name"] == "smoke+custom" and r["fidelity"]["train_size"] == 256
+        assert r["fidelity_hash"] and r["recipe_name"] == "hwa-v1" and r["recipe_hash"] and r["drift_hash"]
+        assert r["dataset"]["name"] == "fashion-mnist" and r["dataset"]["test_size"] == 128
+        assert r["accuracy"]["times"] == [1.0, 3600.0, 86400.0, 2592000.0]
+        assert len(r["accuracy"]["per_repeat"]) == 2 and len(r["accuracy"]["std"]) == 4
+        assert r["avm"] == r["accuracy"]["mean"][0] - r["accuracy"]["mean"][3]
+        assert 0 <= r["fp32_accuracy"] <= 100 and 0 <= r["hwa_accuracy"] <= 100
+        assert r["params"] > 0 and r["macs"] > 0 and r["tiles"] > 0 and r["depth"] >= 4
+        assert r["wall_seconds"] > 0 and r["versions"]["torch"] and r["timestamp"].endswith("Z")
+        assert r["drift"]["repeats"] == 2 and r["seed"] == 0
+
+    again = collect(tmp_path)  # nothing left to do
+    assert again.exit_code == 0, again.output
+    assert (json.loads(again.stdout)["written"], json.loads(again.stdout)["skipped"]) == (0, 3)
+
+    with open(tmp_path / "r.jsonl", "ab") as fh:  # as if a writer had been killed mid-line
+        fh.write(b'{"key": "half a rec')
+    third = collect(tmp_path)
+    assert third.exit_code == 0 and json.loads(third.stdout)["written"] == 0
+    got = RecordStore(tmp_path / "r.jsonl").read()
+    assert len(got.records) == 3 and len(got.bad_lines) == 1
+
+    assert_one_line_error(
+        runner.invoke(app, ["surrogate", "fit", "--records", str(tmp_path / "r.jsonl"), "--out",
+                            str(tmp_path / "s")]), "only 3 architecture")
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_diverging_training_is_recorded_as_failed(tmp_path: Path) -> None:
+    res = collect(tmp_path, "--lr", "1e12", n=2)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert (summary["written"], summary["failed"]) == (0, 2)
+    assert "warning: 2 architecture(s) failed" in res.stderr
+    failed = [json.loads(line) for line in (tmp_path / "r.failed.jsonl").read_text().splitlines()]
+    assert {f["error_type"] for f in failed} == {"TrainingDivergedError"} and all("nan" in f["error"] for f in failed)
+    assert not (tmp_path / "r.jsonl").exists()
+    again = json.loads(collect(tmp_path, "--lr", "1e12", n=2).stdout)
+    assert (again["skipped"], again["failed"]) == (2, 0)  # divergence is deterministic: not retried
+    retry = json.loads(collect(tmp_path, "--lr", "1e12", "--retry-failed", n=2).stdout)
+    assert retry["failed"] == 2
+
+
+def test_killed_collection_loses_nothing(tmp_path: Path) -> None:
+    args = ["collect", *SMALL, "--n", "2", "--records", str(tmp_path / "r.jsonl"), "--cache-dir",
+            str(tmp_path / "cache"), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", "from analognas.cli import main; main()", *args], cwd=REPO,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    store = RecordStore(tmp_path / "r.jsonl")
+    deadline = time.monotonic() + 120
+    while not store.read().records and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = store.read().records
+    assert 1 <= len(before) <= 2, proc.stderr.read().decode() if proc.stderr else ""
+    res = collect(tmp_path, n=2)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["skipped"] == len(before) and summary["written"] == 2 - len(before)
+    after = store.read()
+    assert after.bad_lines == [] and len({r["key"] for r in after.records}) == 2 == len(after.records)
+    assert after.records[: len(before)] == before  # nothing rewritten
+
+
+def test_worker_processes_share_the_design(tmp_path: Path) -> None:
+    res = collect(tmp_path, "--workers", "2", n=2)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert (summary["written"], summary["skipped"], summary["failed"]) == (2, 0, 0)
+    got = RecordStore(tmp_path / "r.jsonl").read()
+    assert got.bad_lines == [] and len({r["key"] for r in got.records}) == 2 == len(got.records)
+    assert not list(tmp_path.glob(".r.jsonl.run-*"))  # the workers' plan and logs are cleaned up

@@ -1,0 +1,194 @@
+"""The search dashboard: data functions checked on a real run, and one real browser render.
+
+The run is a real search (journal storage, a surrogate fitted on records written by the
+test). The browser test opens the single HTML file in headless Chromium (Debian's, driven
+by Playwright), with every network request refused, and checks each plot drew its SVG
+with no JavaScript error; it saves a screenshot in pytest's tmp dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from analognas.cli import app
+from analognas.search import SearchConfig, load_run, run_search
+from analognas.viz import (
+    history_plot_data,
+    importance_plot_data,
+    pareto_plot_data,
+    reference_points,
+    verification_plot_data,
+    write_search_dashboard,
+)
+from tests.test_search_support import resnet_surrogate_fixture  # noqa: F401
+
+CHROMIUM = os.environ.get("ANALOGNAS_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, resnet_surrogate: Path) -> Path:
+    runs = tmp_path_factory.mktemp("dash")
+    res = run_search(SearchConfig(name="d", runs_dir=runs, surrogate=resnet_surrogate, budget=60, seed=2))
+    verified = [  # what `--verify` writes (its own test trains for real; here it is input)
+        {
+            "arch_id": res.best.arch_id,
+            "predicted": {"accuracy": {"mean": 89.0, "std": 0.8}, "avm": {"mean": 2.1, "std": 0.1}},
+            "measured": {"accuracy": {"mean": 87.5, "std": 0.4}, "avm": {"mean": 2.6, "std": None}},
+            "fidelity": "low",
+            "record_key": "k1",
+        },
+    ]
+    (res.run_dir / "verified.json").write_text(json.dumps({"items": verified}))
+    return res.run_dir
+
+
+def test_pareto_data_fronts_are_exactly_the_non_dominated_points(run_dir: Path) -> None:
+    run = load_run(run_dir)
+    data = pareto_plot_data(run.candidates, reference_points(run))
+    feasible = [c for c in run.candidates if c.complete and c.feasible]
+    assert len(data.points) == len({c.arch_id for c in feasible}) > 5
+    for axis in ("params", "tiles"):
+        front = data.fronts[axis]
+        assert [getattr(p, axis) for p in front] == sorted(getattr(p, axis) for p in front)
+        assert [p.accuracy for p in front] == sorted(p.accuracy for p in front)
+        ids = {p.arch_id for p in front}
+        for p in data.points:
+            dominated = any(
+                getattr(q, axis) <= getattr(p, axis)
+                and q.accuracy >= p.accuracy
+                and (getattr(q, axis), q.accuracy) != (getattr(p, axis), p.accuracy)
+                for q in data.points
+            )
+            assert dominated == (p.arch_id not in ids), (axis, p)
+    assert max(p.accuracy for p in data.points) == data.fronts["params"][-1].accuracy
+
+
+def test_reference_points_use_the_same_surrogate_and_flag_resnet32(run_dir: Path) -> None:
+    from analognas.models import get_spec
+    from analognas.surrogate import load_surrogate
+
+    run = load_run(run_dir)
+    refs = {r.name: r for r in reference_points(run)}
+    sur = load_surrogate(run.surrogate_path)
+    for name in ("resnet32", "T500"):
+        pred = sur.predict([get_spec(name)])["accuracy"]
+        assert refs[name].accuracy == pytest.approx(float(pred.mean[0]))
+    assert not refs["resnet32"].in_space and "zero_pad" in refs["resnet32"].note
+    assert "extrapolation" in refs["resnet32"].note
+    assert refs["T500"].in_space and refs["T500"].params == run.space.cost(get_spec("T500")).params
+
+
+def test_history_data_is_a_running_best(run_dir: Path) -> None:
+    run = load_run(run_dir)
+    h = history_plot_data(run.candidates, run.objectives[0])
+    assert h.maximize and h.numbers == sorted(h.numbers)
+    running = []
+    for v in h.values:
+        running.append(v if not running else max(running[-1], v))
+    assert h.best_so_far == running
+    pruned = [c.number for c in run.candidates if c.state == "PRUNED"]
+    assert h.infeasible == pruned and len(h.numbers) + len(h.infeasible) + len(h.failed) == 60
+
+
+def test_importances_cover_conditional_stage_parameters_and_are_seeded(run_dir: Path) -> None:
+    from analognas.search._space_params import all_param_names
+
+    run = load_run(run_dir)
+    a = importance_plot_data(run.candidates, run.space, run.objectives[0], seed=0)
+    b = importance_plot_data(run.candidates, run.space, run.objectives[0], seed=0)
+    assert a == b and set(a.names) == set(all_param_names(run.space))
+    assert "stage4_blocks" in a.names and all(v >= 0 for v in a.importances)
+    assert sum(a.importances) == pytest.approx(1.0, abs=1e-6)
+    assert a.n_trials == sum(1 for c in run.candidates if c.complete and c.feasible)
+    few = importance_plot_data(run.candidates[:2], run.space, run.objectives[0])
+    assert few.names == [] and "too few" in few.note
+
+
+def test_verification_data(run_dir: Path) -> None:
+    pts = verification_plot_data(load_run(run_dir).verified)
+    assert [(p.metric, p.predicted, p.measured) for p in pts] == [("accuracy", 89.0, 87.5), ("avm", 2.1, 2.6)]
+    assert pts[1].measured_std == 0.0
+
+
+def test_dashboard_cli_writes_one_offline_file(run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    out = tmp_path / "dash.html"
+    monkeypatch.setenv("BROWSER", "true")  # --open hands the file to $BROWSER; here a no-op command
+    res = runner.invoke(app, ["dashboard", str(run_dir), "--out", str(out), "--open", "--json"])
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout) == {"html": str(out)}
+    html = out.read_text()
+    assert html.count('class="plotly-graph-div"') == 4
+    assert "<script src=" not in html and len(html) > 3_000_000  # plotly.js inlined, nothing fetched
+    assert "reference resnet32" in html and "extrapolation" in html
+    again = runner.invoke(app, ["dashboard", str(run_dir), "--out", str(out)])
+    assert again.exit_code == 2 and "--force" in again.stderr
+    assert runner.invoke(app, ["dashboard", str(run_dir)]).exit_code == 0  # default file is refreshed
+    assert (run_dir / "dashboard.html").exists()
+
+
+def _browser() -> Any:
+    if not (shutil.which(CHROMIUM) or os.path.exists(CHROMIUM)):
+        pytest.skip(f"Chromium not found at {CHROMIUM} (Debian package 'chromium'; `bash scripts/setup.sh --test`)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the 'playwright' Python package is not installed (pip install -e '.[test]')")
+    return sync_playwright
+
+
+def test_dashboard_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> None:
+    sync_playwright = _browser()
+    html = write_search_dashboard(run_dir, out=tmp_path / "dashboard.html")
+    shot = tmp_path / "dashboard.png"
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+        ctx = p.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+            viewport={"width": 1280, "height": 900},
+        )
+        try:
+            ctx.route("http*://**", lambda route: (requests.append(route.request.url), route.abort()))
+            page = ctx.new_page()
+            page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+            page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+            page.goto(html.resolve().as_uri(), wait_until="load")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.js-plotly-plot')].length === 4 && "
+                "[...document.querySelectorAll('.js-plotly-plot')].every(d => d.querySelector('.main-svg'))",
+                timeout=30_000,
+            )
+            drawn = page.evaluate(
+                "() => [...document.querySelectorAll('.js-plotly-plot')].map(d => "
+                "[d.id, d.querySelectorAll('.main-svg').length, d.querySelectorAll('.scatterlayer .point').length,"
+                " d.querySelectorAll('.barlayer .point').length])"
+            )
+            title = page.title()
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            ctx.close()
+    assert errors == [] and requests == []
+    assert title == "analognas search: d"
+    pareto, history, importance, _verify = drawn
+    assert pareto[1] >= 1 and pareto[2] > 10  # candidate markers were drawn
+    assert history[2] > 10 and importance[3] > 5
+    assert shot.stat().st_size > 50_000

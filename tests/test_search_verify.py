@@ -1,0 +1,110 @@
+"""`--verify`: the top candidates trained for real, compared with the surrogate, recorded.
+
+Small on purpose: the `tiny` space, a smoke protocol on 128/64 images with 2 simulated
+chips, K = 1. The surrogate is fitted here on records that carry that protocol's real
+fidelity, recipe and drift hashes, so the measurement must join its records cohort.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from analognas.cli import app
+from tests.test_search_support import fit_and_save, verify_protocol, write_records
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def tiny_sur(tmp_path: Path) -> tuple[Path, Path]:
+    pytest.importorskip("aihwkit")
+    from analognas.space import load_space
+
+    space = load_space("tiny")
+    fid, recipe, drift = verify_protocol()
+    records = write_records(
+        tmp_path / "records" / "tiny-fashion-mnist-smoke.jsonl",
+        space,
+        30,
+        seed=5,
+        fidelity=fid,
+        recipe=recipe,
+        drift=drift,
+    )
+    return fit_and_save(records, space, tmp_path / "tiny.json"), records
+
+
+def test_verify_trains_the_best_appends_a_record_and_refit_learns_it(
+    tmp_path: Path, tiny_sur: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analognas.surrogate import load_records, load_surrogate
+
+    sur_path, records = tiny_sur
+    monkeypatch.chdir(tmp_path)
+    lines_before = records.read_text().count("\n")
+    res = runner.invoke(
+        app,
+        [
+            "search",
+            "--space",
+            "tiny",
+            "--surrogate",
+            str(sur_path),
+            "--budget",
+            "12",
+            "--name",
+            "v",
+            "--verify",
+            "1",
+            "--verify-fidelity",
+            "smoke",
+            "--verify-train-size",
+            "128",
+            "--verify-test-size",
+            "64",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    out = json.loads(res.stdout)
+    (item,) = out["verified"]
+    assert item["arch_id"] == out["best"]["arch_id"]
+    acc = item["measured"]["accuracy"]
+    assert 0.0 <= acc["mean"] <= 100.0 and acc["std"] >= 0.0 and item["measured"]["avm"]["mean"] is not None
+    assert item["predicted"]["accuracy"] == out["best"]["predicted"]["accuracy"]
+    assert out["records_appended"] == str(records)  # the surrogate's own records file: same cohort
+    assert records.read_text().count("\n") == lines_before + 1
+    last = json.loads(records.read_text().splitlines()[-1])
+    assert last["key"] == item["record_key"] and last["arch_id"] == item["arch_id"]
+    assert len(load_records([records]).records) == 31  # it is a valid record of the same cohort
+    verified = json.loads((tmp_path / "runs/v/verified.json").read_text())
+    assert [v["record_key"] for v in verified["items"]] == [item["record_key"]]
+
+    # --refit: the next search uses a surrogate that has learned the new measurement
+    old_hash = hashlib.sha256(sur_path.read_bytes()).hexdigest()[:16]
+    res = runner.invoke(
+        app,
+        [
+            "search",
+            "--space",
+            "tiny",
+            "--surrogate",
+            str(sur_path),
+            "--budget",
+            "6",
+            "--name",
+            "v2",
+            "--refit",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    new = load_surrogate(sur_path)
+    assert new.n_records == 31 and item["arch_id"] in new.meta["arch_ids"]
+    info = json.loads((tmp_path / "runs/v2/run.json").read_text())
+    assert info["surrogate"]["hash"] == hashlib.sha256(sur_path.read_bytes()).hexdigest()[:16] != old_hash
