@@ -107,7 +107,7 @@ def test_store_never_unpickles_objects(tmp_path: Path) -> None:
     weights.parent.mkdir(parents=True)
 
     class Evil:
-        def __reduce__(self):  # noqa: ANN204
+        def __reduce__(self):
             return (Path(tmp_path / "pwned").touch, ())
 
     torch.save({"w": Evil()}, weights, pickle_module=pickle)
