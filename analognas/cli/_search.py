@@ -12,34 +12,12 @@ from typing import Annotated, Any
 
 import typer
 
+from analognas._times import parse_time
 from analognas.cli._app import app, print_json
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder holding run folders.")]
-
-
-def parse_drift(text: str) -> float:
-    """`1d`, `86400`, `1h`, `1mo` -> seconds (torch-free twin of `analognas.training.parse_time`)."""
-    import math
-
-    from analognas._errors import ConfigError
-
-    units = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86_400.0, "w": 604_800.0, "mo": 2_592_000.0}
-    units["y"] = 31_536_000.0
-    raw = text.strip().lower()
-    number, scale = raw, 1.0
-    for unit in sorted(units, key=len, reverse=True):
-        if raw.endswith(unit) and raw[: -len(unit)].strip():
-            number, scale = raw[: -len(unit)], units[unit]
-            break
-    try:
-        value = float(number) * scale
-    except ValueError:
-        raise ConfigError(f"--drift {text!r} is not a time (examples: 1e5, 86400, 1h, 1d, 1mo)") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"--drift must be a finite time > 0, got {text!r}")
-    return value
 
 
 class _SearchBar:
@@ -124,7 +102,7 @@ def search(
         space=space,
         surrogate=surrogate,
         objectives=(objectives,),
-        drift=parse_drift(drift),
+        drift=parse_time(drift),
         budget=budget,
         seed=seed,
         max_params=max_params,

@@ -48,7 +48,7 @@ def _warn(lines: list[str]) -> None:
 
 
 def _seconds(text: str) -> float:
-    from analognas.training import parse_time
+    from analognas._times import parse_time
 
     return parse_time(text)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from analognas._times import label_time
 from analognas.surrogate._errors import SurrogateError
 from analognas.surrogate._fit import rank_agreement
 from analognas.surrogate._records import ONE_DAY, load_records, per_architecture
@@ -26,12 +27,6 @@ TARGET_LABELS = {
 }
 
 
-def _time_label(t: float) -> str:
-    # Twin of `analognas.training.label_time`, which cannot be imported without torch.
-    labels = {1.0: "1 s", 3600.0: "1 h", 86_400.0: "1 day", 2_592_000.0: "1 month", 31_536_000.0: "1 year"}
-    return labels.get(t, f"{t:g} s")
-
-
 def _fmt(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
@@ -39,7 +34,7 @@ def _fmt(v: float | None, digits: int = 3) -> str:
 def markdown_report(sur: Surrogate) -> str:
     """A Markdown paragraph and table of the surrogate's cross-validated figures."""
     m = sur.meta
-    t = _time_label(sur.drift_time)
+    t = label_time(sur.drift_time)
     fid = m["fidelity"]
     lines = [
         f"Surrogate `{sur.path.stem if sur.path else 'unsaved'}`: space `{sur.space_name}` "
@@ -73,12 +68,18 @@ class Agreement:
     messages: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"low": self.low, "high": self.high, "n_common": self.n_common, "drift_time": self.drift_time,
-                "metrics": self.metrics}
+        return {
+            "low": self.low,
+            "high": self.high,
+            "n_common": self.n_common,
+            "drift_time": self.drift_time,
+            "metrics": self.metrics,
+        }
 
 
-def fidelity_agreement(low: Sequence[str | Path], high: Sequence[str | Path], *,
-                       drift_time: float = ONE_DAY) -> Agreement:
+def fidelity_agreement(
+    low: Sequence[str | Path], high: Sequence[str | Path], *, drift_time: float = ONE_DAY
+) -> Agreement:
     """Kendall tau / Spearman rho between low- and high-fidelity measurements.
 
     Architectures are matched by `arch_id` (seeds averaged); compared are the HWA accuracy
@@ -86,8 +87,10 @@ def fidelity_agreement(low: Sequence[str | Path], high: Sequence[str | Path], *,
     """
     lo, hi = load_records(low, drift_time=drift_time), load_records(high, drift_time=drift_time)
     if lo.cohort.space_fingerprint != hi.cohort.space_fingerprint:
-        raise SurrogateError(f"low-fidelity records are from space {lo.cohort.space} and high-fidelity ones from "
-                             f"{hi.cohort.space}; agreement needs the same space")
+        raise SurrogateError(
+            f"low-fidelity records are from space {lo.cohort.space} and high-fidelity ones from "
+            f"{hi.cohort.space}; agreement needs the same space"
+        )
     rows_lo = {s.arch_id: v for s, v, _ in per_architecture(lo.records, drift_time)}
     rows_hi = {s.arch_id: v for s, v, _ in per_architecture(hi.records, drift_time)}
     fp32_lo, fp32_hi = _fp32(lo.records), _fp32(hi.records)
@@ -105,8 +108,12 @@ def fidelity_agreement(low: Sequence[str | Path], high: Sequence[str | Path], *,
     metrics["fp32_accuracy"] = {"kendall_tau": tau, "spearman": rho, "n": len(both)}
 
     def side(rs: Any) -> dict[str, Any]:
-        return {"fidelity": rs.cohort.fidelity, "fidelity_hash": rs.cohort.fidelity_hash, "records": rs.paths,
-                "n_records": len(rs.records)}
+        return {
+            "fidelity": rs.cohort.fidelity,
+            "fidelity_hash": rs.cohort.fidelity_hash,
+            "records": rs.paths,
+            "n_records": len(rs.records),
+        }
 
     return Agreement(side(lo), side(hi), len(common), drift_time, metrics, lo.messages() + hi.messages())
 

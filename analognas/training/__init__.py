@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from analognas._times import DEFAULT_TIMES, label_time, parse_time
 from analognas.training._compare import Comparison, compare_architectures, comparison_row
 from analognas.training._fidelity import FIDELITIES, Fidelity, get_fidelity
 from analognas.training._loop import TrainResult, accuracy, train_model
@@ -16,7 +17,6 @@ from analognas.training._pipeline import (
     evaluation_summary,
 )
 from analognas.training._store import CheckpointKey, CheckpointStore, default_cache_dir, package_versions
-from analognas.training._times import DEFAULT_TIMES, label_time, parse_time
 
 __all__ = [
     "DEFAULT_TIMES",

@@ -6,9 +6,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from analognas._times import DEFAULT_TIMES, label_time
 from analognas.space import ArchSpec
 from analognas.training._pipeline import ONE_MONTH, ArchEvaluation, evaluate_architecture
-from analognas.training._times import DEFAULT_TIMES, label_time
 
 COMPARE_TIMES = DEFAULT_TIMES
 DIRECT_AT = 86_400.0

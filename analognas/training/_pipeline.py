@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from analognas._errors import ConfigError
+from analognas._times import time_key
 from analognas.analog import (
     DriftEvalConfig,
     HWARecipe,
@@ -34,7 +35,6 @@ from analognas.space import ArchSpec, cost
 from analognas.training._fidelity import Fidelity
 from analognas.training._loop import Progress, accuracy, train_model
 from analognas.training._store import CheckpointKey, CheckpointStore
-from analognas.training._times import time_key
 
 MODES = ("fp32", "hwa", "direct")
 ONE_SECOND, ONE_MONTH = 1.0, 2_592_000.0

@@ -29,5 +29,6 @@ def write_html(figures: list, path: str | Path, title: str, force: bool = False,
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(html)
+    os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a report is meant to be shared
     os.replace(tmp, out)
     return out
