@@ -150,3 +150,49 @@ def test_missing_dataset_files_say_how_to_get_them(tmp_path: Path) -> None:
     res = runner.invoke(app, ["train", "T500", "--data-dir", str(tmp_path), "--cache-dir", str(tmp_path / "c")])
     _one_line_error(res, "dataset-fashion-mnist")
     assert not (tmp_path / "c").exists()
+
+
+def test_evaluate_trains_once_then_reuses_the_cache(tmp_path: Path) -> None:
+    args = ["evaluate", SMALL.to_json(), "--cache-dir", str(tmp_path), *TINY, "--repeats", "2", "--drift", "1d"]
+    first = runner.invoke(app, [*args, "--json"])
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.stdout)
+    assert set(data["modes"]) == {"fp32", "hwa", "direct"}
+    for mode in ("fp32", "hwa", "direct"):
+        cell = data["modes"][mode]["86400"]
+        assert 0 <= cell["mean"] <= 100 and cell["std"] >= 0
+    assert data["cached"] == {"fp32": False, "hwa": False}
+    assert set(data["avm"]) == {"hwa", "direct"}
+    assert data["recipe_hash"] and data["fidelity"]["train_size"] == 300
+
+    again = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert again["cached"] == {"fp32": True, "hwa": True}  # nothing retrained
+    assert again["modes"]["fp32"] == data["modes"]["fp32"]
+    assert again["modes"]["hwa"] == data["modes"]["hwa"]  # same seed, same programmings
+
+    # a truncated checkpoint is refused with one line, and left as it was
+    weights = next(tmp_path.rglob("hwa-*.pt"))
+    weights.write_bytes(weights.read_bytes()[:100])
+    res = runner.invoke(app, args)
+    _one_line_error(res, "corrupt or truncated")
+    assert weights.stat().st_size == 100
+
+
+def test_compare_writes_table_plot_and_data(tmp_path: Path) -> None:
+    other = ArchSpec(8, 3, (StageSpec(8, 1),), name="other")
+    out = tmp_path / "cmp.html"
+    res = runner.invoke(
+        app,
+        ["compare", SMALL.to_json(), other.to_json(), "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+         *TINY, "--repeats", "2", "--json"],
+    )
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["rows"]
+    assert [r["arch_id"] for r in rows] == [SMALL.arch_id, other.arch_id]
+    assert {"hwa 1 s", "hwa 1 month", "direct 1 day", "avm", "params", "tiles", "train_seconds"} <= set(rows[0])
+    assert "Plotly.newPlot" in out.read_text()
+    before = out.read_text()
+    again = runner.invoke(app, ["compare", SMALL.to_json(), "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+                                *TINY])
+    _one_line_error(again, "already exists")
+    assert out.read_text() == before
