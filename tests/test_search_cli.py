@@ -131,6 +131,34 @@ def test_surrogate_of_another_space_is_refused(
     one_line_error(run("search", "--surrogate", str(tmp_path / "missing.json")), "not found")
 
 
+def test_default_surrogate_is_the_newest_fitted_on_the_searched_space(
+    tmp_path: Path,
+    resnet_surrogate: Path,
+    tiny_surrogate: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without --surrogate the search takes the surrogate of its own space, whatever else lies
+    in surrogates/ and whatever the files' mtimes (a fresh clone gives them all one time)."""
+    import os
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "surrogates").mkdir()
+    shutil.copy(resnet_surrogate, tmp_path / "surrogates/fmnist.json")
+    shutil.copy(tiny_surrogate, tmp_path / "surrogates/other.json")
+    (tmp_path / "surrogates/notes.json").write_text("[1, 2]")  # not a surrogate: ignored
+    os.utime(tmp_path / "surrogates/other.json", (2e9, 2e9))  # the newest file is the wrong space's
+    res = run("search", "--budget", "4", "--name", "d", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads((tmp_path / "runs/d/run.json").read_text())["surrogate"]["path"] == "surrogates/fmnist.json"
+    res = run("search", "--space", "tiny", "--budget", "4", "--name", "t", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads((tmp_path / "runs/t/run.json").read_text())["surrogate"]["path"] == "surrogates/other.json"
+    (tmp_path / "surrogates/other.json").unlink()
+    res = run("search", "--space", "tiny", "--budget", "4", "--name", "t2")
+    one_line_error(res, "no surrogate fitted on this space")
+
+
 def test_existing_run_with_other_surrogate_is_refused_then_forced(
     tmp_path: Path,
     resnet_surrogate: Path,

@@ -104,7 +104,11 @@ def test_verify_trains_the_best_appends_a_record_and_refit_learns_it(
         ],
     )
     assert res.exit_code == 0, res.stderr
-    new = load_surrogate(sur_path)
+    # the refit lands beside the original, which stays byte for byte what it was
+    assert hashlib.sha256(sur_path.read_bytes()).hexdigest()[:16] == old_hash
+    refit = sur_path.with_name(f"{sur_path.stem}-refit.json")
+    new = load_surrogate(refit)
     assert new.n_records == 31 and item["arch_id"] in new.meta["arch_ids"]
     info = json.loads((tmp_path / "runs/v2/run.json").read_text())
-    assert info["surrogate"]["hash"] == hashlib.sha256(sur_path.read_bytes()).hexdigest()[:16] != old_hash
+    assert info["surrogate"]["path"] == str(refit)
+    assert info["surrogate"]["hash"] == hashlib.sha256(refit.read_bytes()).hexdigest()[:16] != old_hash

@@ -124,8 +124,9 @@ def search(
     sur_obj = None
     if refit:
         from analognas.search import refit_surrogate
+        from analognas.space import load_space
 
-        sur_obj = refit_surrogate(surrogate)
+        sur_obj = refit_surrogate(surrogate, space=load_space(space))
     with _SearchBar(quiet or json_out, name or "...") as bar:
         result = run_search(config, surrogate=sur_obj, progress=bar)
     summary = result.to_dict()

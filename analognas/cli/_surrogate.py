@@ -198,10 +198,13 @@ def _print_summary(s: dict[str, Any]) -> None:
               f"{fid.get('name')}, recipe {s['recipe']['name']}; {s['n_records']} records of "
               f"{s['n_architectures']} architectures from {', '.join(s['records'])} (hash {s['records_hash']}); "
               f"accuracy at {s['drift_time']:g} s; {s['folds']}-fold CV")
-    t = Table("target", "model", "features", "kendall_tau", "spearman", "mae", "1-sd coverage")
+    t = Table("target", "model", "features", "kendall_tau", "spearman", "mae", "1-sd coverage",
+              "tau between 2 programmings")
     for name, cv in s["targets"].items():
+        rep = (s.get("repeatability") or {}).get(name, {}).get("kendall_tau")
         t.add_row(name, cv["model"], cv["feature_set"], *(
-            "n/a" if cv[k] is None else f"{cv[k]:.3f}" for k in ("kendall_tau", "spearman", "mae", "coverage_1sd")))
+            "n/a" if cv[k] is None else f"{cv[k]:.3f}" for k in ("kendall_tau", "spearman", "mae", "coverage_1sd")),
+            "n/a" if rep is None else f"{rep:.3f}")
     con.print(t)
 
 

@@ -67,7 +67,7 @@ def link_surrogate(ref: Any, space: SearchSpace, drift: float) -> SurrogateLink:
         path = Path(path) if path else None
     else:
         if ref is None:
-            ref = sur_pkg.default_surrogate_path()
+            ref = sur_pkg.default_surrogate_path(space_fingerprint=space.fingerprint)
         sur = sur_pkg.load_surrogate(ref)
         path = Path(getattr(sur, "path", None) or ref)
         if not path.exists():

@@ -246,20 +246,30 @@ def verify_run(
     return VerifyResult(items, str(path), r.folder.path, appended, notes)
 
 
-def refit_surrogate(surrogate: str | Path | None, extra_records: list[str | Path] | None = None) -> Any:
-    """Refit the surrogate on its records (plus what `--verify` appended) and save it in place.
+def refit_path(path: Path) -> Path:
+    """Where the refit of `path` goes: `NAME-refit.json` beside it (a refit of a refit stays put)."""
+    stem = path.stem if path.stem.endswith("-refit") else f"{path.stem}-refit"
+    return path.with_name(f"{stem}.json")
+
+
+def refit_surrogate(surrogate: str | Path | None, extra_records: list[str | Path] | None = None,
+                    *, space: Any = None) -> Any:
+    """Refit the surrogate on its records (plus what `--verify` appended); save it as `NAME-refit.json`.
 
     The file's records list says where its measurements live; verification appends to
-    the same file for the same fidelity, so a refit picks the new measurements up.
+    the same file for the same fidelity, so a refit picks the new measurements up. The
+    refit is written beside the original, never over it: the shipped surrogate (and its
+    CV figures in the README) stays what it was, and the refit, being the most recently
+    fitted surrogate of the space, is what later searches pick by default.
     """
     from analognas.surrogate import default_records_path, default_surrogate_path, fit_surrogate, load_surrogate
     from analognas.surrogate import save_surrogate as _save
 
-    path = (
-        default_surrogate_path(surrogate)
-        if surrogate is None or not Path(str(surrogate)).exists()
-        else Path(str(surrogate))
-    )
+    if surrogate is not None and Path(str(surrogate)).exists():
+        path = Path(str(surrogate))
+    else:
+        fp = None if space is None else space.fingerprint
+        path = default_surrogate_path(surrogate, space_fingerprint=fp)
     sur = load_surrogate(path)
     meta = sur.meta
     paths = [Path(p) for p in meta.get("records", [])]
@@ -273,7 +283,7 @@ def refit_surrogate(surrogate: str | Path | None, extra_records: list[str | Path
         raise ConfigError(f"--refit: record file {missing[0]} of surrogate {path} not found")
     from analognas.search._load import _find_space
 
-    space = _find_space({"space": {"name": sur.space_name, "fingerprint": sur.space_fingerprint}})
+    fitted_space = _find_space({"space": {"name": sur.space_name, "fingerprint": sur.space_fingerprint}})
     tried = [c for m in sur.models.values() for c in m.candidates]  # refit over the same candidates
     kinds = sorted({str(c["model"]) for c in tried}) or None
     sets = sorted({str(c["feature_set"]) for c in tried}) or None
@@ -284,12 +294,12 @@ def refit_surrogate(surrogate: str | Path | None, extra_records: list[str | Path
         extra["feature_sets"] = sets
     result = fit_surrogate(
         paths,
-        space=space,
+        space=fitted_space,
         fidelity=meta.get("fidelity_hash"),
         drift_time=sur.drift_time,
         folds=int(meta.get("folds", 5)),
         seed=int(meta.get("seed", 0)),
         **extra,
     )
-    _save(result.surrogate, path, force=True)
+    _save(result.surrogate, refit_path(path), force=True)
     return result.surrogate

@@ -38,6 +38,7 @@ from analognas.surrogate._records import (
     per_architecture,
     utc_now,
 )
+from analognas.surrogate._repeatability import repeatability
 from analognas.surrogate._surrogate import Surrogate, TargetModel
 
 #: progress(done, total, description)
@@ -206,6 +207,7 @@ def fit_surrogate(
         "drift": rs.drift,
         "folds": folds,
         "seed": seed,
+        "repeatability": repeatability(rs.records, drift_time),
         "created": utc_now(),
         "versions": _versions(),
     }

@@ -189,6 +189,7 @@ class Surrogate:
             "targets": {
                 t: {"model": mod.kind, "feature_set": mod.feature_set, **mod.cv} for t, mod in self.models.items()
             },
+            "repeatability": m.get("repeatability", {}),
         }
 
 
@@ -241,14 +242,30 @@ def surrogate_path(name_or_path: str | Path) -> Path:
     return p.with_name(p.name + ".json")
 
 
-def default_surrogate_path(name: str | Path | None = None) -> Path:
-    """Where `name` lives; without a name, the newest file in `surrogates/`."""
+def default_surrogate_path(name: str | Path | None = None, *, space_fingerprint: str | None = None) -> Path:
+    """Where `name` lives; without a name, the most recently fitted surrogate in `surrogates/`.
+
+    "Most recent" is the `created` time written into the file, not the file's mtime: a
+    fresh clone gives every file the same checkout time. With `space_fingerprint`, only
+    surrogates fitted on that space qualify, so a second space's surrogate lying beside
+    the default one is never picked for the wrong space.
+    """
     if name is not None:
         return surrogate_path(name)
-    found = sorted(SURROGATES_DIR.glob("*.json"), key=lambda p: (p.stat().st_mtime, p.name))
+    found: list[tuple[str, str, Path]] = []
+    for p in SURROGATES_DIR.glob("*.json"):
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+            fp = str(doc["schema"]["space_fingerprint"])
+            created = str(doc.get("meta", {}).get("created", ""))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a surrogate file; loading it by name reports why
+        if space_fingerprint is None or fp == space_fingerprint:
+            found.append((created, p.name, p))
     if not found:
-        raise SurrogateError(f"no surrogate in {SURROGATES_DIR}/; fit one with `analognas surrogate fit`")
-    return found[-1]
+        which = "" if space_fingerprint is None else f" fitted on this space ({space_fingerprint})"
+        raise SurrogateError(f"no surrogate{which} in {SURROGATES_DIR}/; fit one with `analognas surrogate fit`")
+    return max(found)[2]
 
 
 def save_surrogate(sur: Surrogate, path: str | Path, *, force: bool = False) -> Path:

@@ -1,0 +1,80 @@
+"""How far the measurements themselves agree: the ceiling any surrogate is judged against.
+
+A surrogate's cross-validated Kendall tau compares its predictions with *measured* values,
+and a measurement is the mean over a few independent programmings of one trained network.
+Two single programmings of the same networks do not rank them identically, so even a
+perfect predictor of the true mean cannot reach tau = 1 against the measured mean. This
+module measures that disagreement directly from the records: for every pair of repeats
+(i, j) it ranks the architectures by programming i and by programming j, takes Kendall
+tau, and averages over pairs. It is a lower bound on the measurement's own reliability
+(the mean of k programmings is less noisy than one) and says how much of a low CV tau is
+the model's fault. Training-seed noise is not in it: each record trains once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from analognas.surrogate._records import ONE_MONTH, ONE_SECOND
+
+
+def _column(rec: dict[str, Any], t: float) -> int | None:
+    times = (rec.get("accuracy") or {}).get("times") or ()
+    for i, ti in enumerate(times):
+        if math.isclose(float(ti), t, rel_tol=1e-9):
+            return i
+    return None
+
+
+def _per_repeat(rec: dict[str, Any], target: str, drift_time: float) -> list[float] | None:
+    """One value per programming: accuracy at `drift_time`, or AVM (1 s minus 1 month)."""
+    rows = (rec.get("accuracy") or {}).get("per_repeat")
+    if not rows:
+        return None
+    try:
+        if target == "accuracy":
+            i = _column(rec, drift_time)
+            return None if i is None else [float(r[i]) for r in rows]
+        if target == "avm":
+            a, b = _column(rec, ONE_SECOND), _column(rec, ONE_MONTH)
+            return None if a is None or b is None else [float(r[a]) - float(r[b]) for r in rows]
+    except (TypeError, ValueError, IndexError):
+        return None
+    return None
+
+
+def repeatability(records: Sequence[dict[str, Any]], drift_time: float) -> dict[str, dict[str, Any]]:
+    """Per target: mean Kendall tau between single programmings, over all repeat pairs.
+
+    Uses one record per architecture (the first) and only the architectures whose record
+    has the most common repeat count, so every pair compares the same networks.
+    """
+    from scipy.stats import kendalltau
+
+    seen: set[str] = set()
+    first = []
+    for r in records:
+        if r.get("arch_id") not in seen:
+            seen.add(r.get("arch_id"))
+            first.append(r)
+    out: dict[str, dict[str, Any]] = {}
+    for target in ("accuracy", "avm"):
+        values = [v for v in (_per_repeat(r, target, drift_time) for r in first) if v]
+        counts = [len(v) for v in values]
+        k = max(set(counts), key=counts.count) if counts else 0
+        M = np.array([v for v in values if len(v) == k], dtype=np.float64)
+        if k < 2 or len(M) < 3:
+            out[target] = {"kendall_tau": None, "repeats": k, "n": len(M)}
+            continue
+        taus = []
+        for i, j in itertools.combinations(range(k), 2):
+            tau = kendalltau(M[:, i], M[:, j]).statistic
+            if np.isfinite(tau):
+                taus.append(float(tau))
+        out[target] = {"kendall_tau": float(np.mean(taus)) if taus else None, "repeats": k, "n": len(M)}
+    return out
