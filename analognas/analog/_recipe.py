@@ -174,12 +174,15 @@ class MappingParameter:
 
 @dataclass(frozen=True)
 class FineTuneParameter:
-    """Read by the training loop: HWA training as fine-tuning of an FP32 model."""
+    """HWA training as fine-tuning of an FP32 model (read by the training loop: ``from_fp32``)."""
 
     from_fp32: bool = False
     """Train digitally first, then convert (``to_analog``) and continue hardware-aware."""
     fp32_fraction: float = 0.0
-    """Fraction of the epoch budget spent on the FP32 phase when ``from_fp32``."""
+    """Informational only: the training loop takes the FP32 and HWA epochs from the
+    ``Fidelity`` (``epochs`` + ``hwa_epochs``), which is where the split is chosen per
+    budget. Kept because it is part of ``hwa-v1``'s hash, which identifies every stored
+    record; a ``hwa-v2`` should drop it."""
 
     def __post_init__(self) -> None:
         _check(0 <= self.fp32_fraction < 1, "fine_tune.fp32_fraction must be in [0, 1)")
@@ -260,8 +263,8 @@ RECIPES: dict[str, HWARecipe] = {
         # StandardHWATrainingPreset (out_bound=10, out_noise=0.04).
         periphery=PeripheryParameter(inp_bits=8, out_bits=8, out_bound=10.0, out_noise=0.04),
         mapping=MappingParameter(max_input_size=512, max_output_size=512),
-        # Rasch et al. (2023) fine-tune FP32-pretrained nets; the 50/50 split of the
-        # epoch budget is this project's choice.
+        # Rasch et al. (2023) fine-tune FP32-pretrained nets. The epoch split comes from
+        # the Fidelity (low: 3 FP32 + 1 HWA); fp32_fraction is recorded, not read.
         fine_tune=FineTuneParameter(from_fp32=True, fp32_fraction=0.5),
     ),
     "none": HWARecipe(name="none", version=1),
