@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default=",".join(MODEL_KINDS))
     ap.add_argument("--splits", type=int, default=5,
                     help="fold splits (seeds) over which each target's best model is re-scored")
+    ap.add_argument("--curve", default="25,50,75,100,125",
+                    help="learning curve: CV tau of acc@1d's best model on the first N records (collection order)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -81,8 +83,19 @@ def main(argv: list[str] | None = None) -> int:
                                fold_indices(len(recs), args.folds, args.seed + 1 + k), args.seed).kendall_tau
                 for k in range(args.splits)]
         b["other_splits_tau"] = taus
+    order = {r["key"]: i for i, r in enumerate(rs.records)}  # file order = the order they were measured
+    b = best["acc@1d"]
+    curve = {}
+    for n in [int(v) for v in args.curve.split(",") if v] + [len(recs)]:
+        if n > len(recs) or n < 2 * args.folds:
+            continue
+        idx = np.array(sorted(i for i, r in enumerate(recs) if order[r["key"]] < n))
+        y = np.asarray(targets["acc@1d"], dtype=float)[idx]
+        curve[n] = cross_validate(b["model"], b["feature_set"], X[idx], y, schema.names,
+                                  fold_indices(len(idx), args.folds, args.seed), args.seed).kendall_tau
     rep = repeatability(recs, 86_400.0)
-    out = {"n_records": len(recs), "folds": args.folds, "rows": rows, "best": best, "repeatability_1d": rep}
+    out = {"n_records": len(recs), "folds": args.folds, "rows": rows, "best": best, "curve": curve,
+           "repeatability_1d": rep}
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -93,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         o = np.asarray(b["other_splits_tau"], dtype=float)
         print(f"| {name} | {b['model']} ({b['feature_set']}) | {b['kendall_tau']:.3f} | "
               f"{b['spearman']:.3f} | {b['mae']:.2f} | {o.mean():.3f} ± {o.std():.3f} |")
+    print(f"\nlearning curve, acc@1d, {b['model']} ({b['feature_set']}), first N records measured: "
+          + ", ".join(f"N={n}: {t:.3f}" for n, t in curve.items()))
     for target, r in rep.items():
         if r["kendall_tau"] is not None:
             print(f"\ntau between 2 programmings ({target}, 1 day): {r['kendall_tau']:.3f}"
