@@ -207,13 +207,17 @@ def _quiet_optuna() -> Iterator[None]:
 
 
 def make_sampler(kind: str, seed: int, n_objectives: int, budget: int) -> Any:
-    """TPE (univariate, constant liar) for one objective; see `SAMPLERS` for the others."""
+    """Univariate TPE for one objective, NSGA-II for several; see `SAMPLERS` for the others."""
     import optuna
 
     if kind == "auto":
         kind = "tpe" if n_objectives == 1 else "nsga2"
     if kind == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, budget // 10)))
+        # 128 EI candidates instead of Optuna's 24: on the shipped surrogate the median best of 5
+        # seeds at budget 200 rose from 70.3 to 73.5 (benchmarks/search_quality.py); the surrogate
+        # is cheap, so a sharper proposal per trial is worth its ~10 ms.
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, budget // 10)),
+                                          n_ei_candidates=128)
     if kind == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=int(min(50, max(8, budget // 10))))
     return optuna.samplers.RandomSampler(seed=seed)
