@@ -6,7 +6,6 @@ These tests read the real shipped file and the real measured records; nothing is
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import subprocess
@@ -52,12 +51,10 @@ def test_shipped_surrogate_is_fitted_on_the_default_space_and_measured_records(s
 
 def test_refitting_the_committed_records_reproduces_the_shipped_cv_figures(shipped) -> None:
     """The README's CV table comes from these records and this code, not from anywhere else."""
-    from analognas.surrogate import fit_surrogate, load_records
+    from analognas.surrogate import fit_surrogate, fitted_records
 
     m = shipped.meta
-    rs = load_records([REPO / p for p in m["records"]], fidelity=m["fidelity_hash"], drift_time=shipped.drift_time)
-    chosen = set(m["record_keys"])
-    rs = dataclasses.replace(rs, records=[r for r in rs.records if r["key"] in chosen])
+    rs = fitted_records(shipped, REPO)
     tried = {t: mod.candidates for t, mod in shipped.models.items()}
     kinds = sorted({str(c["model"]) for cs in tried.values() for c in cs})
     sets = sorted({str(c["feature_set"]) for cs in tried.values() for c in cs})

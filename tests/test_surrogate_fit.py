@@ -25,6 +25,7 @@ from analognas.surrogate import (
     SurrogateError,
     fidelity_agreement,
     fit_surrogate,
+    fitted_records,
     load_records,
     load_surrogate,
     markdown_report,
@@ -87,6 +88,19 @@ def fitted(tmp_path_factory: pytest.TempPathFactory):
     result = fit_surrogate([path], folds=5, **FAST)
     saved = save_surrogate(result.surrogate, folder / "sur")
     return result, saved
+
+
+def test_fitted_records_are_the_fit_s_own_even_after_the_file_grows(tmp_path: Path) -> None:
+    path = write_records(tmp_path / "r.jsonl", make_records("resnet_like", 30))
+    sur = fit_surrogate([path], folds=3, **FAST).surrogate
+    later = make_records("resnet_like", 5, sample_seed=7)  # appended after the fit, as --verify does
+    write_records(path, later)
+    rs = fitted_records(sur)
+    assert sorted(r["key"] for r in rs.records) == sur.meta["record_keys"] and len(rs.records) == 30
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[1:]) + "\n")  # one fitted record lost
+    with pytest.raises(SurrogateError, match="1 of the 30 records the surrogate was fitted on are missing"):
+        fitted_records(sur)
 
 
 def test_cv_figures_are_high_on_a_learnable_function(fitted) -> None:

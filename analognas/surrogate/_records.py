@@ -19,13 +19,16 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analognas.space import ArchSpec, SearchSpace
 from analognas.surrogate._errors import SurrogateError
 from analognas.surrogate._store import BadLine, RecordStore
+
+if TYPE_CHECKING:
+    from analognas.surrogate._surrogate import Surrogate
 
 RECORD_FORMAT = 1
 ONE_SECOND, ONE_DAY, ONE_MONTH = 1.0, 86_400.0, 2_592_000.0
@@ -310,6 +313,23 @@ def load_records(
         if not records:
             raise SurrogateError(f"no record has the targets at {drift_time:g} s ({'; '.join(dropped)})")
     return RecordSet(records=records, cohort=chosen, paths=[str(p) for p in paths], bad_lines=bad, dropped=dropped)
+
+
+def fitted_records(sur: Surrogate, root: str | Path = ".") -> RecordSet:
+    """The records `sur` was fitted on, re-read from its record files (paths under `root`).
+
+    Record files are append-only and grow after a fit (`search --verify` appends to them),
+    so figures recomputed from the whole file drift away from the surrogate's own; this
+    keeps exactly the records in its `record_keys`, and refuses if any of them is gone.
+    """
+    m = sur.meta
+    rs = load_records([Path(root) / p for p in m["records"]], fidelity=m["fidelity_hash"], drift_time=sur.drift_time)
+    chosen = set(m["record_keys"])
+    missing = chosen - {r["key"] for r in rs.records}
+    if missing:
+        raise SurrogateError(f"{len(missing)} of the {len(chosen)} records the surrogate was fitted on are missing "
+                             f"from {', '.join(rs.paths)}")
+    return replace(rs, records=[r for r in rs.records if r["key"] in chosen])
 
 
 def _desc(c: Cohort) -> str:
