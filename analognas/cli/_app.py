@@ -47,6 +47,8 @@ class _Group(TyperGroup):
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
     line = " ".join(message.split())  # one line, whatever the library put in the message
+    if not line:  # `analognas` alone: click has printed the help; add no empty "error:"
+        sys.exit(code)
     print(f"error: {line}", file=sys.stderr)
     sys.exit(code)
 

@@ -147,12 +147,9 @@ def _load_matching_state(path: Path, model, spec: ArchSpec):  # type: ignore[no-
     if not path.is_file():
         raise CheckpointError(f"{path}: weights file not found")
     check_checkpoint_meta(path, spec)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(
-            f"{path}: not a readable state_dict ({type(exc).__name__}: {exc})".splitlines()[0]
-        ) from None
+    from analognas._safe_load import load_tensors
+
+    state = load_tensors(path)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -28,12 +29,21 @@ class Fidelity:
     """Hardware-aware fine-tuning epochs, starting from the FP32 weights (Rasch et al. 2023)."""
     batch_size: int = 128
     lr: float = 0.05
-    """Peak SGD learning rate of the FP32 run (cosine schedule, 1 warm-up epoch fraction)."""
+    """Peak SGD learning rate of the FP32 run (linear warm-up over `warmup_epochs`, then cosine to 0)."""
     hwa_lr: float = 0.01
-    """Peak learning rate of HWA fine-tuning."""
+    """Peak learning rate of HWA fine-tuning (same schedule shape as the FP32 run)."""
     momentum: float = 0.9
     weight_decay: float = 5e-4
     eval_batch_size: int = 500
+    warmup_epochs: float = 0.0
+    """Linear learning-rate warm-up, in epochs, at the start of each run (v1 presets: none)."""
+    label_smoothing: float = 0.0
+    """Cross-entropy label smoothing of the FP32 run (HWA fine-tuning uses plain cross-entropy)."""
+    precision: str = "fp32"
+    """FP32 training arithmetic: "fp32", or "bf16" autocast (weights, BatchNorm, loss and
+    every accuracy stay FP32; measured by benchmarks/train_speed.py to keep accuracy)."""
+    channels_last: bool = False
+    """Train the FP32 run in channels-last memory format (faster convolutions on CPU)."""
 
     def __post_init__(self) -> None:
         for f in ("epochs", "hwa_epochs", "batch_size", "eval_batch_size"):
@@ -45,8 +55,15 @@ class Fidelity:
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ConfigError(f"{f.replace('_', '-')} must be a positive integer, got {v!r}")
         for f in ("lr", "hwa_lr"):
-            if not getattr(self, f) > 0:
-                raise ConfigError(f"{f} must be > 0")
+            v = getattr(self, f)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ConfigError(f"{f} must be a finite number > 0, got {v!r}")
+        if not (math.isfinite(self.warmup_epochs) and 0 <= self.warmup_epochs <= self.epochs):
+            raise ConfigError(f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs!r}")
+        if not (math.isfinite(self.label_smoothing) and 0 <= self.label_smoothing < 1):
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,10 +73,35 @@ class Fidelity:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def _body(self, keys: tuple[str, ...] | None = None) -> dict[str, Any]:
+        # Fields added after v1 enter the hash only when set away from their v1 default,
+        # so every v1 fidelity keeps the hash its records and checkpoints were stored under.
+        body = {}
+        for k, v in self.to_dict().items():
+            if k == "name" or (keys is not None and k not in keys):
+                continue
+            if k in _LATER_FIELDS and v == _LATER_FIELDS[k]:
+                continue
+            body[k] = v
+        return body
+
     def hash(self) -> str:
         """Identity of the training protocol; the display name is not part of it."""
-        body = {k: v for k, v in self.to_dict().items() if k != "name"}
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:10]
+        return hashlib.sha256(json.dumps(self._body(), sort_keys=True).encode()).hexdigest()[:10]
+
+    def fp32_hash(self) -> str:
+        """Identity of the FP32 run alone: HWA fields do not change the FP32 weights, so
+        fidelities that differ only in HWA fine-tuning share one FP32 checkpoint."""
+        return (
+            self.hash()
+            if not self.is_v2
+            else hashlib.sha256(json.dumps(self._body(_FP32_FIELDS), sort_keys=True).encode()).hexdigest()[:10]
+        )
+
+    @property
+    def is_v2(self) -> bool:
+        """Whether this fidelity uses any training setting introduced with protocol v2."""
+        return any(getattr(self, k) != v for k, v in _LATER_FIELDS.items())
 
     def with_overrides(self, **overrides: Any) -> Fidelity:
         """Apply CLI flags (None = keep); a changed protocol is renamed `NAME+custom`."""
@@ -69,11 +111,45 @@ class Fidelity:
         return replace(self, name=f"{self.name}+custom", **changes)
 
 
+PRECISIONS = ("fp32", "bf16")
+_LATER_FIELDS: dict[str, Any] = {
+    "warmup_epochs": 0.0,
+    "label_smoothing": 0.0,
+    "precision": "fp32",
+    "channels_last": False,
+}
+_FP32_FIELDS = (
+    "train_size",
+    "test_size",
+    "epochs",
+    "batch_size",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "eval_batch_size",
+    *_LATER_FIELDS,
+)
+
 FIDELITIES: dict[str, Fidelity] = {
     "smoke": Fidelity("smoke", train_size=512, test_size=256, epochs=1, hwa_epochs=1, batch_size=64),
     "low": Fidelity("low", train_size=3000, test_size=1000, epochs=3, hwa_epochs=1),
     "medium": Fidelity("medium", train_size=12000, test_size=2000, epochs=8, hwa_epochs=2),
     "high": Fidelity("high", train_size=None, test_size=None, epochs=30, hwa_epochs=10),
+    # protocol v2 presets (benchmarks/train_speed.py): warm-up + cosine, label smoothing,
+    # bf16 autocast and channels-last for the FP32 run; converged enough to trust.
+    "standard": Fidelity(
+        "standard",
+        train_size=None,
+        test_size=None,
+        epochs=20,
+        hwa_epochs=3,
+        lr=0.1,
+        hwa_lr=0.01,
+        warmup_epochs=1.0,
+        label_smoothing=0.1,
+        precision="bf16",
+        channels_last=True,
+    ),
 }
 
 

@@ -146,7 +146,7 @@ def ensure_fp32(
     spec: ArchSpec, ds: Dataset, fid: Fidelity, seed: int, store: CheckpointStore, progress: Progress | None = None
 ) -> tuple[nn.Module, dict[str, Any], bool]:
     """The FP32 model for this key: from the cache, or trained now and cached."""
-    key = CheckpointKey(spec.arch_id, ds.name, "fp32", "none", fid.hash(), seed)
+    key = CheckpointKey(spec.arch_id, ds.name, "fp32", "none", fid.fp32_hash(), seed)
     model = _seeded_model(spec, ds, seed)
     hit = store.load(key, spec)
     if hit is not None:
@@ -164,6 +164,11 @@ def ensure_fp32(
         augment=ds.augment,
         progress=progress,
         label=f"{spec.label} fp32",
+        warmup_epochs=fid.warmup_epochs,
+        label_smoothing=fid.label_smoothing,
+        precision=fid.precision,
+        channels_last=fid.channels_last,
+        on_epoch=(lambda m, e: {"test_accuracy": accuracy(m, ds.test, fid.eval_batch_size)}) if fid.is_v2 else None,
     )
     acc = accuracy(model, ds.test, fid.eval_batch_size)
     meta = _meta(
@@ -205,6 +210,7 @@ def ensure_hwa(
         after_step=clip_weights_,
         progress=progress,
         label=f"{spec.label} hwa",
+        warmup_epochs=min(fid.warmup_epochs, fid.hwa_epochs) / 2 if fid.is_v2 else 0.0,
     )
     acc = accuracy(model, ds.test, fid.eval_batch_size)
     meta = _meta(

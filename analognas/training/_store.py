@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from analognas._errors import CheckpointError
+from analognas._safe_load import load_tensors
 from analognas.space import ArchSpec
 
 CACHE_ENV = "ANALOGNAS_CACHE"
@@ -116,11 +117,7 @@ def load_state(path: Path) -> dict[str, torch.Tensor]:
     """Load a state_dict safely: tensors only, never arbitrary pickled objects."""
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint weights missing; delete its .json to retrain")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, foreign pickle, ...: torch raises many types
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"{path}: corrupt or truncated checkpoint ({first}); delete it to retrain") from None
+    state = load_tensors(path)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: not a state_dict of tensors")
     return state

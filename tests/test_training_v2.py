@@ -1,0 +1,159 @@
+"""Protocol v2 training settings: warm-up schedule, label smoothing, bf16, channels-last, hashes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from analognas import ConfigError
+from analognas.data import Split
+from analognas.models import build_model
+from analognas.space import ArchSpec, StageSpec
+from analognas.training import Fidelity, get_fidelity, train_model
+from analognas.training._loop import lr_factor
+
+SMALL = ArchSpec(8, 3, (StageSpec(8, 1), StageSpec(16, 1, 2, "bottleneck")), name="small")
+
+
+def test_schedule_warms_up_linearly_then_follows_the_cosine_to_zero() -> None:
+    f = lr_factor(100, 10)
+    warm = [f(s) for s in range(10)]
+    assert warm == sorted(warm) and warm[0] == pytest.approx(1 / 11) and f(10) == pytest.approx(1.0)
+    assert f(55) == pytest.approx(0.5) and f(100) == pytest.approx(0.0, abs=1e-12)
+    # no warm-up is exactly the v1 schedule
+    g = lr_factor(100, 0)
+    assert all(g(s) == pytest.approx(0.5 * (1 + math.cos(math.pi * s / 100))) for s in range(101))
+
+
+def test_v1_hashes_are_unchanged_and_v2_fields_enter_the_hash() -> None:
+    # the hashes v1 records and checkpoints were stored under
+    assert get_fidelity("low").hash() == "cc48de5a1f" and get_fidelity("smoke").hash() == "eeb025e25b"
+    low = get_fidelity("low")
+    assert not low.is_v2 and low.fp32_hash() == low.hash()
+    std = get_fidelity("standard")
+    assert std.is_v2 and std.precision == "bf16" and std.warmup_epochs > 0
+    # HWA settings do not change the FP32 weights: they share an FP32 checkpoint
+    other = Fidelity(**{**std.to_dict(), "hwa_epochs": std.hwa_epochs + 1})
+    assert other.fp32_hash() == std.fp32_hash() and other.hash() != std.hash()
+    assert Fidelity(**{**std.to_dict(), "epochs": 5}).fp32_hash() != std.fp32_hash()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("precision", "fp8", "unknown precision"),
+        ("label_smoothing", 1.0, "label_smoothing"),
+        ("warmup_epochs", 99.0, "warmup_epochs"),
+        ("lr", float("inf"), "lr must be a finite"),
+    ],
+)
+def test_bad_v2_settings_are_refused(field: str, value: object, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        Fidelity(**{**get_fidelity("standard").to_dict(), field: value})
+
+
+def _task(n: int = 256) -> Split:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 1, 12, 12, generator=g)
+    y = (x[:, :, :6].mean(dim=(1, 2, 3)) > x[:, :, 6:].mean(dim=(1, 2, 3))).long()
+    return Split(x, y)
+
+
+@pytest.mark.parametrize("precision,channels_last", [("fp32", True), ("bf16", False), ("bf16", True)])
+def test_fast_settings_train_the_same_net_and_leave_fp32_contiguous_weights(
+    precision: str, channels_last: bool
+) -> None:
+    split = _task()
+    losses = {}
+    for variant in (("fp32", False), (precision, channels_last)):
+        torch.manual_seed(0)
+        model = build_model(SMALL, (1, 12, 12), 2)
+        res = train_model(
+            model,
+            split,
+            epochs=4,
+            lr=0.05,
+            batch_size=32,
+            momentum=0.9,
+            weight_decay=0.0,
+            seed=1,
+            warmup_epochs=1,
+            label_smoothing=0.1,
+            precision=variant[0],
+            channels_last=variant[1],
+            on_epoch=lambda m, e: {"probe": float(e)},
+        )
+        losses[variant] = res.final_loss
+        assert [h["probe"] for h in res.history] == [1.0, 2.0, 3.0, 4.0]
+        assert all(p.dtype == torch.float32 and p.is_contiguous() for p in model.parameters())
+    base, fast = losses.values()
+    assert fast < math.log(2) and abs(fast - base) < 0.15
+
+
+def test_refused_checkpoints_give_one_line_without_torchs_unsafe_hint(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pickle
+    import subprocess
+    import sys
+
+    class Evil:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"w": Evil()}, evil, pickle_module=pickle)
+    trunc = tmp_path / "trunc.pt"
+    trunc.write_bytes(evil.read_bytes()[:50])
+    (tmp_path / "out").mkdir()
+    for path, needle in ((evil, "pickled Python objects"), (trunc, "corrupt or truncated")):
+        out = tmp_path / "out" / f"{path.stem}_export.py"
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from analognas.cli import main; main()",
+                "export",
+                "resnet20",
+                "--out",
+                str(out),
+                "--weights",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 2 and "pwned" not in proc.stdout
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0] and "weights_only" not in lines[0], proc.stderr
+        assert not out.exists()
+
+
+def test_no_arguments_shows_help_without_an_empty_error_line() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", "from analognas.cli import main; main()"], capture_output=True, text=True, timeout=60
+    )
+    assert "Usage" in proc.stdout + proc.stderr and "error:" not in proc.stderr and proc.returncode == 2
+
+
+def test_lookup_commands_pin_blas_threads_unless_the_user_chose() -> None:
+    import os
+
+    from analognas.cli import THREAD_VARS, _pin_threads
+
+    saved = {v: os.environ.pop(v, None) for v in THREAD_VARS}
+    try:
+        _pin_threads(["train", "resnet32"])
+        assert not any(v in os.environ for v in THREAD_VARS)
+        os.environ["OMP_NUM_THREADS"] = "4"
+        _pin_threads(["search", "--budget", "5"])
+        assert os.environ["OMP_NUM_THREADS"] == "4" and os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    finally:
+        for v, val in saved.items():
+            os.environ.pop(v, None)
+            if val is not None:
+                os.environ[v] = val
