@@ -157,3 +157,21 @@ def test_lookup_commands_pin_blas_threads_unless_the_user_chose() -> None:
             os.environ.pop(v, None)
             if val is not None:
                 os.environ[v] = val
+
+
+def test_main_job_runs_from_any_folder_and_keeps_runs_there(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", "from analognas.cli import main; main()", "search", "--budget", "5", "--quiet"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "runs" / "resnet_like-accuracy-s0" / "best.json").is_file()

@@ -33,6 +33,9 @@ from analognas.surrogate._models import Regressor, make_model
 
 SURROGATE_FORMAT = "analognas.surrogate/1"
 SURROGATES_DIR = Path("surrogates")
+#: The surrogates shipped with the package, found from the package itself, so the README's
+#: main command works from any folder; the user's own `./surrogates/` is searched first.
+SHIPPED_SURROGATES_DIR = Path(__file__).resolve().parents[2] / "surrogates"
 CHECK_ROWS = 16
 
 
@@ -74,14 +77,30 @@ class TargetModel:
         return Prediction(mean, np.sqrt((a * raw) ** 2 + b**2))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.kind, "feature_set": self.feature_set, "params": self.params, "seed": self.seed,
-                "calibration": self.calibration, "cv": self.cv, "candidates": self.candidates, "state": self.state}
+        return {
+            "model": self.kind,
+            "feature_set": self.feature_set,
+            "params": self.params,
+            "seed": self.seed,
+            "calibration": self.calibration,
+            "cv": self.cv,
+            "candidates": self.candidates,
+            "state": self.state,
+        }
 
     @classmethod
     def from_dict(cls, target: str, d: dict[str, Any]) -> TargetModel:
-        return cls(target=target, kind=d["model"], feature_set=d["feature_set"], params=dict(d["params"]),
-                   seed=int(d["seed"]), calibration={k: float(v) for k, v in d["calibration"].items()},
-                   cv=dict(d["cv"]), candidates=list(d.get("candidates", [])), state=dict(d.get("state", {})))
+        return cls(
+            target=target,
+            kind=d["model"],
+            feature_set=d["feature_set"],
+            params=dict(d["params"]),
+            seed=int(d["seed"]),
+            calibration={k: float(v) for k, v in d["calibration"].items()},
+            cv=dict(d["cv"]),
+            candidates=list(d.get("candidates", [])),
+            state=dict(d.get("state", {})),
+        )
 
 
 class Surrogate:
@@ -95,8 +114,15 @@ class Surrogate:
         best = specs[int(np.argmax(pred["accuracy"].mean))]
     """
 
-    def __init__(self, schema: FeatureSchema, drift_time: float, X: np.ndarray, y: dict[str, np.ndarray],
-                 models: dict[str, TargetModel], meta: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        schema: FeatureSchema,
+        drift_time: float,
+        X: np.ndarray,
+        y: dict[str, np.ndarray],
+        models: dict[str, TargetModel],
+        meta: dict[str, Any],
+    ) -> None:
         self.schema, self.drift_time, self.X, self.y = schema, float(drift_time), X, y
         self.models, self.meta = models, meta
         self.path: Path | None = None
@@ -238,7 +264,9 @@ def surrogate_path(name_or_path: str | Path) -> Path:
     if p.suffix == ".json":
         return p
     if len(p.parts) == 1:
-        return SURROGATES_DIR / f"{p.name}.json"
+        local = SURROGATES_DIR / f"{p.name}.json"
+        shipped = SHIPPED_SURROGATES_DIR / f"{p.name}.json"
+        return shipped if not local.exists() and shipped.is_file() else local
     return p.with_name(p.name + ".json")
 
 
@@ -253,7 +281,19 @@ def default_surrogate_path(name: str | Path | None = None, *, space_fingerprint:
     if name is not None:
         return surrogate_path(name)
     found: list[tuple[str, str, Path]] = []
-    for p in SURROGATES_DIR.glob("*.json"):
+    dirs = [SURROGATES_DIR] + ([SHIPPED_SURROGATES_DIR] if SHIPPED_SURROGATES_DIR != SURROGATES_DIR.resolve() else [])
+    for rank, d in enumerate(dirs):
+        found.extend(_surrogates_in(d, space_fingerprint, rank))
+    if not found:
+        which = "" if space_fingerprint is None else f" fitted on this space ({space_fingerprint})"
+        raise SurrogateError(f"no surrogate{which} in {SURROGATES_DIR}/; fit one with `analognas surrogate fit`")
+    # the user's own folder wins over the shipped one; within a folder, the newest fit
+    return max(found)[3]
+
+
+def _surrogates_in(folder: Path, space_fingerprint: str | None, rank: int) -> list[tuple[int, str, str, Path]]:
+    found = []
+    for p in folder.glob("*.json"):
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
             fp = str(doc["schema"]["space_fingerprint"])
@@ -261,11 +301,8 @@ def default_surrogate_path(name: str | Path | None = None, *, space_fingerprint:
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not a surrogate file; loading it by name reports why
         if space_fingerprint is None or fp == space_fingerprint:
-            found.append((created, p.name, p))
-    if not found:
-        which = "" if space_fingerprint is None else f" fitted on this space ({space_fingerprint})"
-        raise SurrogateError(f"no surrogate{which} in {SURROGATES_DIR}/; fit one with `analognas surrogate fit`")
-    return max(found)[2]
+            found.append((-rank, created, p.name, p))
+    return found
 
 
 def save_surrogate(sur: Surrogate, path: str | Path, *, force: bool = False) -> Path:
