@@ -20,6 +20,10 @@ DEFAULT_TIMES = (1.0, 3600.0, 86_400.0, 2_592_000.0)
 TIME_LABELS = {1.0: "1 s", 3600.0: "1 h", 86_400.0: "1 day", 2_592_000.0: "1 month", 31_536_000.0: "1 year"}
 
 
+#: Ten years: the longest retention PCM drift models are fitted for; t^-nu beyond is fiction.
+MAX_DRIFT_SECONDS = 10 * 365.25 * 86400
+
+
 def parse_time(text: str) -> float:
     """Seconds after programming; must be finite and > 0."""
     raw = text.strip().lower()
@@ -34,6 +38,10 @@ def parse_time(text: str) -> float:
         raise ConfigError(f"drift time {text!r} is not a number (examples: 1e5, 86400, 1h, 1d, 1mo)") from None
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"drift time must be a finite number of seconds > 0, got {text!r}")
+    if value > MAX_DRIFT_SECONDS:
+        raise ConfigError(
+            f"drift time {text!r} is beyond 10 years ({MAX_DRIFT_SECONDS:.3g} s), where no PCM drift model is measured"
+        )
     return value
 
 

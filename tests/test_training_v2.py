@@ -175,3 +175,67 @@ def test_main_job_runs_from_any_folder_and_keeps_runs_there(tmp_path) -> None:  
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "runs" / "resnet_like-accuracy-s0" / "best.json").is_file()
+
+
+_HUGE_SPECS = {
+    "blocks": '{"stem": {"width": 16, "kernel": 3}, "stages": [{"width": 16, "blocks": 1000000}]}',
+    "width": '{"stem": {"width": 16, "kernel": 3}, "stages": [{"width": 1000000, "blocks": 2}]}',
+    "params": '{"stem": {"width": 16, "kernel": 3}, "stages": [{"width": 60000, "blocks": 2}]}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_HUGE_SPECS))
+@pytest.mark.parametrize("command", [["arch", "show"], ["export"], ["evaluate"]])
+def test_huge_specs_are_refused_in_a_second_before_anything_is_built(tmp_path, kind, command) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from analognas.cli import app
+
+    spec = tmp_path / "huge.json"
+    spec.write_text(_HUGE_SPECS[kind])
+    extra = {"export": ["--out", str(tmp_path / "m.py")], "evaluate": ["--cache-dir", str(tmp_path / "c")]}
+    res = CliRunner().invoke(app, [*command, str(spec), *extra.get(command[0], [])])
+    assert res.exit_code == 2, res.output
+    assert "limit" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "m.py").exists() and not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle"),
+    [
+        ("widen = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0]", "widen = [1.0, inf]", "finite"),
+        ("widen = [1.0, 1.5, 2.0, 2.5, 3.0, 4.0]", "widen = [1.0, 1e300]", "finite"),
+        ("blocks = { min = 1, max = 5 }", "blocks = { min = 1, max = 1000000 }", "limit"),
+        ("width = { min = 8, max = 64, step = 8 }", "width = { min = 1, max = 1000000000000 }", "limit"),
+    ],
+)
+def test_space_files_with_unbounded_numbers_are_refused(tmp_path, old: str, new: str, needle: str) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from analognas.cli import app
+
+    text = (Path(__file__).resolve().parents[1] / "search_spaces" / "resnet_like.toml").read_text()
+    assert old in text
+    f = tmp_path / "s.toml"
+    f.write_text(text.replace(old, new))
+    for command in (
+        ["space", "show", str(f)],
+        ["search", "--space", str(f), "--budget", "2", "--runs-dir", str(tmp_path / "runs")],
+    ):
+        res = CliRunner().invoke(app, command)
+        assert res.exit_code == 2 and needle in res.stderr, res.output
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"), [(["--drift", "1e30"], "beyond 10 years"), (["--repeats", "100000"], "limit")]
+)
+def test_absurd_drift_times_and_repeat_counts_are_refused(tmp_path, args: list[str], needle: str) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from analognas.cli import app
+
+    res = CliRunner().invoke(app, ["evaluate", "T500", *args, "--cache-dir", str(tmp_path / "c")])
+    assert res.exit_code == 2 and needle in res.stderr and not (tmp_path / "c").exists()

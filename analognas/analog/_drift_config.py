@@ -33,6 +33,9 @@ DEFAULT_TIMES: tuple[float, ...] = (1.0, 3600.0, 86400.0, 2592000.0)
 """1 second, 1 hour, 1 day and 30 days after programming."""
 
 
+MAX_REPEATS = 1000
+
+
 @dataclass(frozen=True)
 class DriftEvalConfig:
     """Which times, how many independent chips (repeats), which device physics."""
@@ -80,6 +83,11 @@ class DriftEvalConfig:
             raise ConfigError(f"drift times must be finite and > 0 seconds, got {bad[0]!r}")
         if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 1:
             raise ConfigError(f"repeats must be an integer >= 1, got {self.repeats!r}")
+        if self.repeats > MAX_REPEATS:
+            raise ConfigError(
+                f"repeats {self.repeats} is over the limit of {MAX_REPEATS}"
+                " (each programming re-evaluates the whole test set at every time)"
+            )
         if not (math.isfinite(self.g_max) and self.g_max > 0):
             raise ConfigError(f"g_max must be finite and > 0 uS, got {self.g_max!r}")
         if isinstance(self.noise_reuse, bool) or not isinstance(self.noise_reuse, int) or self.noise_reuse < 1:

@@ -20,7 +20,10 @@ import numpy as np
 
 from analognas._errors import SpaceError
 from analognas.space._cost import DEFAULT_TILE_SIZE, Cost, cost
-from analognas.space._spec import ArchSpec, BlockType, Shortcut, StageSpec
+from analognas.space._spec import LIMITS, ArchSpec, BlockType, Shortcut, StageSpec
+
+#: Largest stage widening factor a space may declare (widths are also capped by LIMITS).
+MAX_WIDEN = 16.0
 
 #: Where the project's own spaces live (a repository folder, next to the package).
 SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
@@ -368,7 +371,9 @@ class _Reader:
             return default
         return value
 
-    def int_domain(self, key: str, value: Any, allowed: tuple[int, ...] | None = None) -> Domain | None:
+    def int_domain(
+        self, key: str, value: Any, allowed: tuple[int, ...] | None = None, limit: int | None = None
+    ) -> Domain | None:
         if value is None:
             self.fail(key, "missing")
             return None
@@ -385,6 +390,9 @@ class _Reader:
             if lo > hi:
                 self.fail(key, f"inverted range: min {lo} > max {hi}")
                 return None
+            if limit is not None and hi > limit:
+                self.fail(key, f"max {hi} exceeds the limit of {limit}")
+                return None
             dom: Domain = IntRange(lo, hi, step)
         elif isinstance(value, list):
             if not value:
@@ -396,6 +404,9 @@ class _Reader:
                 return None
             if len(set(value)) != len(value):
                 self.fail(key, "duplicate choices")
+                return None
+            if limit is not None and max(value) > limit:
+                self.fail(key, f"choice {max(value)} exceeds the limit of {limit}")
                 return None
             dom = Choice(tuple(value))
         else:
@@ -450,13 +461,13 @@ def space_from_dict(data: dict[str, Any], source: str = "<dict>") -> SearchSpace
         input_shape = (shape[0], shape[1], shape[2])
     num_classes = r.positive_int("task.num_classes", task.get("num_classes"), default=10) or 10
 
-    stem_width = r.int_domain("stem.width", stem.get("width"))
+    stem_width = r.int_domain("stem.width", stem.get("width"), limit=LIMITS["width"])
     stem_kernel = r.int_domain("stem.kernel", stem.get("kernel"), allowed=(1, 3, 5, 7))
     count = r.int_domain("stages.count", stages.get("count"))
     if count is not None and max(count.values) > 8:
         r.fail("stages.count", f"at most 8 stages (each halves the resolution), got {max(count.values)}")
-    blocks = r.int_domain("stages.blocks", stages.get("blocks"))
-    branches = r.int_domain("stages.branches", stages.get("branches"))
+    blocks = r.int_domain("stages.blocks", stages.get("blocks"), limit=LIMITS["blocks"])
+    branches = r.int_domain("stages.branches", stages.get("branches"), limit=LIMITS["branches"])
 
     block_raw = stages.get("block")
     block: Choice | None = None
@@ -475,6 +486,8 @@ def space_from_dict(data: dict[str, Any], source: str = "<dict>") -> SearchSpace
         r.fail("stages.widen", f"must be a non-empty list of numbers, got {widen_raw!r}")
     elif any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 for v in widen_raw):
         r.fail("stages.widen", "choices must be positive numbers")
+    elif any(not math.isfinite(v) or v > MAX_WIDEN for v in widen_raw):
+        r.fail("stages.widen", f"choices must be finite and at most {MAX_WIDEN}, got {max(widen_raw)!r}")
     elif len(set(widen_raw)) != len(widen_raw):
         r.fail("stages.widen", "duplicate choices")
     else:

@@ -39,6 +39,23 @@ class Shortcut(StrEnum):
     """Parameter-free: subsample and pad new channels with zeros (option A, the CIFAR ResNets)."""
 
 
+#: Documented size limits, checked before anything is built or costed: beyond them a spec
+#: is no network this tool can train, and costing it would hang or exhaust memory.
+LIMITS: dict[str, int] = {
+    "params": 50_000_000,
+    "width": 65536,
+    "blocks": 64,
+    "branches": 16,
+    "stages": 8,
+    "expansion": 64,
+}
+
+
+def check_limit(what: str, value: int, limit_key: str) -> None:
+    if value > LIMITS[limit_key]:
+        raise SpecError(f"{what} {value} exceeds the limit of {LIMITS[limit_key]}")
+
+
 @dataclass(frozen=True)
 class StageSpec:
     """One stage: `blocks` residual blocks at one resolution.
@@ -61,6 +78,7 @@ class StageSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SpecError(f"stage {name} must be a positive integer, got {value!r}")
+            check_limit(f"stage {name}", value, name)
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,9 @@ class ArchSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SpecError(f"{name} must be a positive integer, got {value!r}")
+        check_limit("stem_width", self.stem_width, "width")
+        check_limit("expansion", self.expansion, "expansion")
+        check_limit("number of stages", len(stages), "stages")
         if self.stem_kernel not in (1, 3, 5, 7):
             raise SpecError(f"stem_kernel must be 1, 3, 5 or 7, got {self.stem_kernel!r}")
         if self.shortcut is Shortcut.ZERO_PAD:
