@@ -239,3 +239,25 @@ def test_absurd_drift_times_and_repeat_counts_are_refused(tmp_path, args: list[s
 
     res = CliRunner().invoke(app, ["evaluate", "T500", *args, "--cache-dir", str(tmp_path / "c")])
     assert res.exit_code == 2 and needle in res.stderr and not (tmp_path / "c").exists()
+
+
+def test_unwritable_outputs_give_one_line_naming_the_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from analognas.cli import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["search", "--budget", "3", "--runs-dir", str(tmp_path), "-q"]).exit_code == 0
+    cases = [
+        (["export", "resnet20", "--out", "/sys/analognas-x.py"], "/sys/analognas-x"),
+        (["search", "--budget", "3", "--runs-dir", "/sys/analognas-runs", "-q"], "/sys/analognas-runs"),
+        (
+            ["dashboard", str(tmp_path / "resnet_like-accuracy-s0"), "--out", "/sys/analognas-d.html"],
+            "/sys/analognas-d",
+        ),
+    ]
+    for args, needle in cases:
+        res = runner.invoke(app, args)
+        lines = res.stderr.strip().splitlines()
+        assert res.exit_code == 2 and len(lines) == 1 and "cannot write" in lines[0] and needle in lines[0], res.output
+        assert "Traceback" not in res.output

@@ -9,7 +9,9 @@ Heavy libraries (torch, sklearn) are imported inside commands, so `--help` is in
 from __future__ import annotations
 
 import json
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -34,6 +36,8 @@ class _Group(TyperGroup):
             rv = super().main(args, prog_name or "analognas", complete_var, standalone_mode=False, **extra)
         except AnalogNASError as exc:
             _fail(str(exc))
+        except OSError as exc:  # an output that cannot be written: read-only, full disk, /sys ...
+            _fail(os_error_message(exc))
         except ClickException as exc:
             _fail(exc.format_message(), getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE)
         except KeyboardInterrupt:
@@ -43,6 +47,20 @@ class _Group(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{6,}$")
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line naming the path a user asked for (not our temporary file) and the reason."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.filename is None:
+        return f"cannot write output: {reason}"
+    path = Path(str(exc.filename))
+    temp = _TEMP_NAME.match(path.name)
+    target = path.with_name(temp.group("name")) if temp else path
+    return f"cannot write {target}: {reason}"
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
