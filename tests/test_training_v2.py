@@ -261,3 +261,18 @@ def test_unwritable_outputs_give_one_line_naming_the_path(tmp_path) -> None:  # 
         lines = res.stderr.strip().splitlines()
         assert res.exit_code == 2 and len(lines) == 1 and "cannot write" in lines[0] and needle in lines[0], res.output
         assert "Traceback" not in res.output
+
+
+def test_export_makes_a_missing_folder_like_dashboard_but_not_on_refusal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from analognas.cli import app
+
+    runner = CliRunner()
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    refused = runner.invoke(app, ["export", "resnet20", "--out", str(tmp_path / "no" / "m.py"), "--weights", str(bad)])
+    assert refused.exit_code == 2 and not (tmp_path / "no").exists()
+    ok = runner.invoke(app, ["export", "resnet20", "--out", str(tmp_path / "new" / "sub" / "m.py")])
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "new" / "sub" / "m.py").is_file() and (tmp_path / "new" / "sub" / "m.json").is_file()

@@ -102,8 +102,8 @@ def export_model(
     module_path = Path(out)
     if module_path.suffix != ".py":
         raise SpecError(f"{module_path}: the export target must be a .py file")
-    if not module_path.parent.exists():
-        raise SpecError(f"{module_path.parent}: folder does not exist")
+    if module_path.parent.exists() and not module_path.parent.is_dir():
+        raise SpecError(f"{module_path.parent}: not a folder")
     spec_path = module_path.with_suffix(".json")
     weights_path = module_path.with_suffix(".pt") if weights else None
     targets = [p for p in (module_path, spec_path, weights_path) if p is not None]
@@ -131,6 +131,8 @@ def export_model(
         "weights": weights_path.name if weights_path else None,
     }
     source = export_source(spec, input_shape, num_classes, weights_path.name if weights_path else None)
+    # like `dashboard --out`: a missing folder is made, once every check above has passed
+    module_path.parent.mkdir(parents=True, exist_ok=True)
     if state_bytes is not None and weights_path is not None:
         _atomic_write(weights_path, state_bytes)
     _atomic_write(spec_path, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
