@@ -81,7 +81,8 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray, FileRecord]:
         isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3 * 32 * 32
     ):
         shape = getattr(data, "shape", None)
-        raise DataError(f"{path}: 'data' must be a uint8 array of shape (N, 3072), got {shape}")
+        dtype = getattr(data, "dtype", type(data).__name__)
+        raise DataError(f"{path}: 'data' must be a uint8 array of shape (N, 3072), got {dtype} of shape {shape}")
     labels = np.asarray(_field(batch, "labels", path))
     if labels.ndim != 1 or labels.dtype.kind not in "iu" or labels.shape[0] != data.shape[0]:
         raise DataError(f"{path}: 'labels' must be {data.shape[0]} integers, got {labels.dtype} {labels.shape}")
