@@ -210,7 +210,7 @@ def ensure_hwa(
         after_step=clip_weights_,
         progress=progress,
         label=f"{spec.label} hwa",
-        warmup_epochs=min(fid.warmup_epochs, fid.hwa_epochs) / 2 if fid.is_v2 else 0.0,
+        warmup_epochs=min(fid.warmup_epochs, fid.hwa_epochs) / 2,  # 0 for every v1 fidelity
     )
     acc = accuracy(model, ds.test, fid.eval_batch_size)
     meta = _meta(
