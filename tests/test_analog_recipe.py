@@ -22,7 +22,7 @@ from analognas.analog import (
 
 
 def test_presets() -> None:
-    assert set(RECIPES) == {"hwa-v1", "none"}
+    assert set(RECIPES) == {"hwa-v1", "hwa-v2", "hwa-v2-all-analog", "none"}
     hwa = get_recipe("hwa-v1")
     assert hwa.weight_noise.type is WeightNoiseType.ADD_NORMAL and hwa.weight_noise.std_dev > 0
     assert hwa.periphery.inp_levels == 254 and hwa.periphery.out_levels == 254
@@ -31,7 +31,7 @@ def test_presets() -> None:
     none = get_recipe("none")
     assert not none.trains_analog and none.periphery.is_perfect
     with pytest.raises(ConfigError, match="hwa-v1"):
-        get_recipe("hwa-v2")
+        get_recipe("hwa-v3")
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))

@@ -196,3 +196,47 @@ def test_compare_writes_table_plot_and_data(tmp_path: Path) -> None:
                                 *TINY])
     _one_line_error(again, "already exists")
     assert out.read_text() == before
+
+
+def test_paired_difference_interval() -> None:
+    from analognas.training._compare import paired_difference
+
+    d = paired_difference([80.0, 82.0, 81.0, 85.0], [79.0, 80.0, 81.0, 82.0])
+    assert d["n"] == 4 and d["mean"] == pytest.approx(1.5)
+    # diffs 1, 2, 0, 3: std 1.291, t(0.975, 3) = 3.182 -> half width 2.054
+    assert d["ci95"] == pytest.approx([1.5 - 2.0540, 1.5 + 2.0540], abs=1e-3)
+    assert paired_difference([1.0], [0.5])["ci95"] is None
+
+
+def test_compare_two_seeds_pairs_against_the_baseline(tmp_path: Path) -> None:
+    other = ArchSpec(8, 3, (StageSpec(8, 1),), name="other")
+    out = tmp_path / "cmp.html"
+    res = runner.invoke(
+        app,
+        ["compare", SMALL.to_json(), other.to_json(), "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+         *TINY, "--repeats", "2", "--seeds", "2", "--baseline", "other", "--json"],
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["rows"][0]["seeds"] == [0, 1] and set(data["rows"][0]["fp32"]) == {"mean", "std"}
+    (diff,) = data["differences"]
+    assert diff["arch"] == "small" and diff["baseline"] == "other"
+    day = diff["modes"]["hwa"]["1 day"]
+    assert day["n"] == 4 and len(day["per_seed"]) == 2 and day["ci95"][0] <= day["mean"] <= day["ci95"][1]
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert len(saved["evaluations"]) == 4 and saved["baseline"] == "other"
+    # the pooled row equals the mean over every (seed, programming) sample
+    hwa = [e["curves"]["hwa"] for e in saved["evaluations"] if e["name"] == "small"]
+    k = hwa[0]["times"].index(86400.0)
+    pooled = [r[k] for c in hwa for r in c["per_repeat"]]
+    assert data["rows"][0]["hwa 1 day"]["mean"] == pytest.approx(sum(pooled) / 4)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [(["--baseline", "resnet32"], "is not one of the compared"), (["--seeds", "0"], "--seeds must be between")],
+)
+def test_compare_bad_seeds_or_baseline(tmp_path: Path, args: list[str], needle: str) -> None:
+    res = runner.invoke(app, ["compare", SMALL.to_json(), "--cache-dir", str(tmp_path / "c"), *TINY, *args])
+    _one_line_error(res, needle)
+    assert not (tmp_path / "c").exists()

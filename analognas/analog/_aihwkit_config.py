@@ -12,11 +12,14 @@ from typing import Any
 
 from analognas.analog._drift import make_compensation, make_noise_model
 from analognas.analog._drift_config import DriftEvalConfig
-from analognas.analog._recipe import HWARecipe, WeightClipType, WeightNoiseType
+from analognas.analog._recipe import HWARecipe, WeightClipType, WeightNoiseType, WeightScaling
 
 
 def to_aihwkit_rpu_config(recipe: HWARecipe, drift: DriftEvalConfig | None = None) -> Any:
-    """Build the equivalent ``TorchInferenceRPUConfig`` (drift defaults if ``drift`` is None)."""
+    """Build the equivalent ``TorchInferenceRPUConfig`` (drift defaults if ``drift`` is None).
+
+    The recipe's layer policy is not part of an rpu config: convert with
+    ``aihwkit_exclusions(model, recipe)`` excluded to keep the same layers digital."""
     from aihwkit.simulator.configs import TorchInferenceRPUConfig
     from aihwkit.simulator.parameters import (
         InputRangeParameter,
@@ -39,16 +42,21 @@ def to_aihwkit_rpu_config(recipe: HWARecipe, drift: DriftEvalConfig | None = Non
     p = recipe.periphery
     ir = recipe.input_range
     rpu = TorchInferenceRPUConfig()
-    # one digital scale per tile = max|W_tile|, renormalised after every update
+    columns = recipe.mapping.weight_scaling is WeightScaling.COLUMN
+    # one digital scale per tile = max|W_tile| (v1), or per output column of each tile as in
+    # StandardHWATrainingPreset (v2), renormalised after every update
     rpu.mapping = MappingParameter(
         digital_bias=True,
         weight_scaling_omega=1.0,
-        weight_scaling_columnwise=False,
-        learn_out_scaling=False,
+        weight_scaling_columnwise=columns,
+        learn_out_scaling=columns,
+        out_scaling_columnwise=columns,
         max_input_size=recipe.mapping.max_input_size,
         max_output_size=recipe.mapping.max_output_size,
     )
-    rpu.remap = WeightRemapParameter(type=WeightRemapType.LAYERWISE_SYMMETRIC)
+    rpu.remap = WeightRemapParameter(
+        type=WeightRemapType.CHANNELWISE_SYMMETRIC if columns else WeightRemapType.LAYERWISE_SYMMETRIC
+    )
     rpu.forward = IOParameters(
         is_perfect=p.is_perfect,
         inp_bound=1.0,
@@ -75,6 +83,8 @@ def to_aihwkit_rpu_config(recipe: HWARecipe, drift: DriftEvalConfig | None = Non
             gradient_relative=ir.gradient_relative,
         )
     )
+    # COLUMN_GAUSSIAN has no aihwkit counterpart; clipping is a training step and this
+    # config serves inference comparisons, so it maps to no clipping
     if recipe.clip.type is WeightClipType.LAYER_GAUSSIAN:
         rpu.clip = WeightClipParameter(type=AihwClip.LAYER_GAUSSIAN, sigma=recipe.clip.sigma)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,7 +19,7 @@ from analognas.analog._layers import (
     is_analog,
 )
 from analognas.analog._noise import NoiseSource
-from analognas.analog._recipe import HWARecipe
+from analognas.analog._recipe import CalibrationRule, HWARecipe, LayerPolicy
 
 
 def to_analog(
@@ -37,7 +38,9 @@ def to_analog(
     training noise is reproducible and never comes from torch's global RNG.
     ``noise_reuse`` is the output-noise bank's reuse factor (``NoiseSource``; 1 = fresh
     samples every tile call). Layers that are already analog are re-configured with
-    ``recipe``. Returns a converted copy unless ``inplace``.
+    ``recipe``. The recipe's ``layers`` policy keeps the first layer and/or the classifier
+    as plain digital layers (an analog one is converted back). Returns a converted copy
+    unless ``inplace``.
     """
     if not isinstance(recipe, HWARecipe):
         raise ConfigError(f"recipe must be an HWARecipe, got {type(recipe).__name__}")
@@ -45,22 +48,49 @@ def to_analog(
         raise ConfigError(f"noise_reuse must be an integer >= 1, got {noise_reuse!r}")
     noise = NoiseSource(generator if generator is not None else torch.Generator().manual_seed(0), noise_reuse)
     root = model if inplace else copy.deepcopy(model)
+    digital = _kept_digital(root, recipe.layers)
     if _convertible(root):
-        return _convert_one(root, recipe, noise)
+        return _convert_one(root, recipe, noise, digital)
     for parent in list(root.modules()):
         for name, child in list(parent.named_children()):
             if _convertible(child):
-                setattr(parent, name, _convert_one(child, recipe, noise))
+                setattr(parent, name, _convert_one(child, recipe, noise, digital))
     return root
+
+
+def digital_layer_names(model: nn.Module, recipe: HWARecipe) -> list[str]:
+    """Qualified names of the layers ``recipe``'s layer policy keeps digital (for
+    ``aihwkit.nn.conversion.convert_to_analog(..., exclude_modules=...)``)."""
+    keep = _kept_digital(model, recipe.layers)
+    return [name for name, m in model.named_modules() if id(m) in keep]
+
+
+def _kept_digital(root: nn.Module, policy: LayerPolicy) -> set[int]:
+    """``id``s of the layers the recipe's layer policy keeps digital: the first
+    convertible layer in module order (the stem) and/or the last ``nn.Linear``."""
+    layers = [m for m in root.modules() if _convertible(m)]
+    keep: set[int] = set()
+    if not layers:
+        return keep
+    if policy in (LayerPolicy.FIRST_DIGITAL, LayerPolicy.FIRST_LAST_DIGITAL):
+        keep.add(id(layers[0]))
+    if policy in (LayerPolicy.LAST_DIGITAL, LayerPolicy.FIRST_LAST_DIGITAL):
+        linears = [m for m in layers if isinstance(m, nn.Linear)]
+        if linears:
+            keep.add(id(linears[-1]))
+    return keep
 
 
 def _convertible(m: nn.Module) -> bool:
     return type(m) in (nn.Conv2d, nn.Linear) or is_analog(m)
 
 
-def _convert_one(m: nn.Module, recipe: HWARecipe, noise: NoiseSource) -> nn.Module:
+def _convert_one(m: nn.Module, recipe: HWARecipe, noise: NoiseSource, digital: set[int]) -> nn.Module:
+    keep = id(m) in digital
     if is_analog(m):
         m = m.to_digital()  # type: ignore[operator]
+    if keep:
+        return m
     if isinstance(m, nn.Conv2d):
         return AnalogConv2d.from_digital(m, recipe, noise)
     assert isinstance(m, nn.Linear)
@@ -108,6 +138,22 @@ def set_noise_generator(model: nn.Module, generator: torch.Generator, noise_reus
         layer._analog.noise = noise
 
 
+def _range_from(ir: Any, stats: list[Any]) -> float | None:
+    """The range a calibration rule gives from per-batch statistics (None: no signal)."""
+    if ir.calibration is CalibrationRule.STD:
+        good = [s for s in stats if s > 0]
+        return ir.init_std_alpha * sum(good) / len(good) if good else None
+    if ir.calibration is CalibrationRule.MAX:
+        top = max(stats, default=0.0)
+        return top if top > 0 else None
+    sample = torch.cat(stats) if stats else torch.empty(0)
+    if sample.numel() == 0:
+        return None
+    k = max(1, min(sample.numel(), math.ceil(ir.calibration_percentile / 100 * sample.numel())))
+    value = float(sample.kthvalue(k).values)
+    return value if value > 0 else None
+
+
 def input_ranges_calibrated(model: nn.Module) -> bool:
     """True when every layer that has input ranges has seen data (training or calibration)."""
     for _, layer in analog_layers(model):
@@ -119,10 +165,12 @@ def input_ranges_calibrated(model: nn.Module) -> bool:
 
 @torch.no_grad()
 def calibrate_input_ranges(model: nn.Module, batches: torch.Tensor | Iterable[torch.Tensor]) -> int:
-    """Set every input range to ``init_std_alpha * std`` of its tile's input, averaged over
-    ``batches`` (one tensor = one batch), exactly as aihwkit's data initialisation does,
-    but with the *digital* forward so that a checkpoint without ranges (e.g. FP32) can be
-    evaluated. Marks the ranges initialised. Returns the number of batches used.
+    """Set every input range from its tile's input over ``batches`` (one tensor = one
+    batch), by the recipe's ``input_range.calibration`` rule: ``init_std_alpha * std``
+    averaged over batches (exactly aihwkit's data initialisation; recipe v1), ``max|x|``,
+    or a percentile of ``|x|``. Runs the *digital* forward, so that a checkpoint without
+    ranges (e.g. FP32) can be evaluated. Marks the ranges initialised. Returns the number
+    of batches used.
     """
     layers = [(n, m) for n, m in analog_layers(model) if getattr(m, "input_range", None) is not None]
     if not layers:
@@ -143,10 +191,10 @@ def calibrate_input_ranges(model: nn.Module, batches: torch.Tensor | Iterable[to
         for _, layer in layers:
             ir = layer._analog.recipe.input_range
             assert layer._analog.calibration is not None
-            for i, stds in enumerate(layer._analog.calibration):
-                good = [s for s in stds if s > 0]
-                if good:
-                    layer.input_range.data[i] = ir.init_std_alpha * sum(good) / len(good)
+            for i, stats in enumerate(layer._analog.calibration):
+                value = _range_from(ir, stats)
+                if value is not None:
+                    layer.input_range.data[i] = value
             layer.input_range_init_count.fill_(float(max(used, ir.init_from_data)))
     finally:
         for _, layer in layers:

@@ -5,7 +5,8 @@ aihwkit simulates inference by overwriting every tile's weights with noisy condu
 tiles. Here the *physics calls are the same* -- ``PCMLikeNoiseModel`` (conductance
 converter, programming noise, drift exponents, drift + 1/f read noise) and aihwkit's
 ``GlobalDriftCompensation*`` read-out math, applied per tile to the normalised weights
-``W_tile / max|W_tile|`` -- but the result is folded into effective logical weights and run
+``W_tile / max|W_tile|`` (column-wise scaling: each column divided by its own max, as
+aihwkit's ``weight_scaling_columnwise``; compensation stays one scale per tile, as there) -- but the result is folded into effective logical weights and run
 through native conv/linear (``_periphery``), and the model's own weights are never touched.
 
 aihwkit draws from torch's global RNG. Each call is therefore wrapped in
@@ -28,7 +29,14 @@ from torch import nn
 
 from analognas._errors import ConfigError
 from analognas.analog._drift_config import Compensation, DriftEvalConfig
-from analognas.analog._layers import AnalogConv2d, AnalogLinear, AnalogState, ProgrammedTiles, is_analog
+from analognas.analog._layers import (
+    AnalogConv2d,
+    AnalogLinear,
+    AnalogState,
+    ProgrammedTiles,
+    columnwise,
+    is_analog,
+)
 from analognas.analog._noise import NoiseSource
 from analognas.analog._periphery import FastTile, Periphery
 from analognas.analog._recipe import stable_hash
@@ -73,8 +81,9 @@ class _Tile:
     layer: int
     in_tile: int
     out_tile: int
-    w_max: float
-    """``max|W_tile|`` at programming: the weight mapped to ``g_max`` (aihwkit mapping scale)."""
+    w_max: float | torch.Tensor
+    """``max|W_tile|`` at programming: the weight mapped to ``g_max`` (aihwkit mapping
+    scale); under column-wise scaling a ``(columns, 1)`` tensor, one per output column."""
     reference: torch.Tensor
     """Target normalised weights ``W_tile / w_max`` (aihwkit ``reference_combined_weights``)."""
     programmed: torch.Tensor
@@ -116,12 +125,18 @@ class DriftSession:
             torch.manual_seed(derive_seed(cfg.seed, self.repeat, "program"))
             for li, (_, layer) in enumerate(self._layers):
                 st: AnalogState = layer._analog
+                cols = columnwise(st)
                 w2 = layer.weight.detach().reshape(layer.weight.shape[0], -1).float()
                 for i, tile in enumerate(st.layout.in_tiles):
                     for j, (a, b) in enumerate(st.layout.out_bounds):
                         block = w2[a:b, tile.start : tile.stop]
-                        w_max = float(block.abs().max())
-                        w_max = w_max if w_max > 0 else 1.0
+                        w_max: float | torch.Tensor
+                        if cols:
+                            w_max = block.abs().amax(dim=1, keepdim=True)
+                            w_max = torch.where(w_max > 0, w_max, torch.ones_like(w_max))
+                        else:
+                            w_max = float(block.abs().max())
+                            w_max = w_max if w_max > 0 else 1.0
                         reference = block / w_max
                         programmed, drift_params = nm.apply_programming_noise(reference)
                         self._tiles.append(
@@ -178,10 +193,11 @@ class DriftSession:
             tile_w: list[torch.Tensor] = []
             fast: list[FastTile] = []
             entries = by_layer.get(li, [])
+            cols = columnwise(st)
             for i, tile in enumerate(layout.in_tiles):
                 c_span = tile.c_hi - tile.c_lo
                 flat = torch.zeros(out_n, c_span * knum)
-                scale = torch.empty(len(layout.out_bounds))
+                scale = torch.empty(out_n if cols else len(layout.out_bounds))
                 off = tile.start - tile.c_lo * knum
                 for t_rec, w, alpha in entries:
                     if t_rec.in_tile != i:
@@ -189,13 +205,19 @@ class DriftSession:
                     a, b = layout.out_bounds[t_rec.out_tile]
                     gain = t_rec.w_max * alpha
                     flat[a:b, off : off + tile.size] = w * gain
-                    scale[t_rec.out_tile] = gain
+                    if cols:
+                        scale[a:b] = gain.reshape(-1)  # type: ignore[union-attr]
+                    else:
+                        scale[t_rec.out_tile] = gain
                 shape = (out_n, c_span, *layout.kernel) if layout.kernel else (out_n, c_span)
                 dtype = layer.weight.dtype
                 w_eff = flat.view(shape).to(dtype)
                 tile_w.append(w_eff)
                 r = None if ranges is None else ranges.detach()[i : i + 1].clone()
-                s = scale.to(dtype) if scale.numel() == 1 else scale[st.out_index].to(dtype)
+                if scale.numel() == 1 or cols:
+                    s = scale.to(dtype)
+                else:
+                    s = scale[st.out_index].to(dtype)
                 fast.append(FastTile.build(w_eff, r, s if r is None else s * r, st.periphery))
             folded = None
             p: Periphery = st.periphery

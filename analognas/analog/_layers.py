@@ -38,7 +38,7 @@ from analognas.analog._periphery import (
     TileMVM,
     fast_tile_forward,
 )
-from analognas.analog._recipe import HWARecipe, WeightClipType, WeightNoiseType
+from analognas.analog._recipe import CalibrationRule, HWARecipe, WeightClipType, WeightNoiseType, WeightScaling
 from analognas.analog._tiles import TileLayout, make_layout
 from analognas.analog._unfold import ConvUnfold, LinearUnfold, kernel_mask_for
 
@@ -75,7 +75,8 @@ class AnalogState:
     unfolds: list[Any]
     rgrad: RangeGrad
     program: ProgrammedTiles | None = None
-    calibration: list[list[float]] | None = None
+    calibration: list[list[Any]] | None = None
+    """Per input tile, one statistic per calibration batch (see ``_calibrate_step``)."""
     out_index: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
 
 
@@ -228,22 +229,37 @@ def _slice_weight(module: nn.Module, weight: torch.Tensor, tile: Any) -> torch.T
     return w
 
 
-def _out_scale(st: AnalogState, per_out_tile: torch.Tensor) -> torch.Tensor:
-    """``(n_out_tiles,)`` values -> one value (single out-tile) or one per output."""
-    if per_out_tile.numel() == 1:
-        return per_out_tile.reshape(1)
-    return per_out_tile[st.out_index]
+def _out_scale(st: AnalogState, per_unit: torch.Tensor) -> torch.Tensor:
+    """One input tile's scales -> one value (a single scale) or one per output: per output
+    column already under column-wise scaling, else ``(n_out_tiles,)`` spread to outputs."""
+    if per_unit.numel() == 1:
+        return per_unit.reshape(1)
+    if columnwise(st):
+        return per_unit
+    return per_unit[st.out_index]
+
+
+def columnwise(st: AnalogState) -> bool:
+    """Whether each output column of a tile has its own conductance scale (recipe v2)."""
+    return st.recipe.mapping.weight_scaling is WeightScaling.COLUMN
 
 
 @torch.no_grad()
 def tile_abs_max(module: nn.Conv2d | nn.Linear) -> torch.Tensor:
-    """``(n_in_tiles, n_out_tiles)`` max|W| of each tile: the value mapped to ``g_max``
-    (aihwkit ``weight_scaling_omega=1`` with per-step ``LAYERWISE_SYMMETRIC`` remap)."""
+    """The values mapped to ``g_max``: ``(n_in_tiles, n_out_tiles)`` max|W| of each tile
+    (aihwkit ``weight_scaling_omega=1`` with per-step ``LAYERWISE_SYMMETRIC`` remap), or
+    under column-wise scaling ``(n_in_tiles, out_features)`` max|W| of each column of each
+    tile (``weight_scaling_columnwise`` with ``CHANNELWISE_SYMMETRIC`` remap)."""
     st: AnalogState = module._analog  # type: ignore[assignment]
     w2 = module.weight.detach().reshape(module.weight.shape[0], -1).abs()
-    out = torch.empty(len(st.layout.in_tiles), len(st.layout.out_bounds), dtype=w2.dtype)
+    cols = columnwise(st)
+    width = w2.shape[0] if cols else len(st.layout.out_bounds)
+    out = torch.empty(len(st.layout.in_tiles), width, dtype=w2.dtype)
     for i, tile in enumerate(st.layout.in_tiles):
         rows = w2[:, tile.start : tile.stop].amax(dim=1)
+        if cols:
+            out[i] = rows
+            continue
         for j, (a, b) in enumerate(st.layout.out_bounds):
             out[i, j] = rows[a:b].max()
     return out
@@ -261,7 +277,10 @@ def _weight_noise(module: nn.Conv2d | nn.Linear, tile_max: torch.Tensor) -> torc
     col_tile = torch.empty(layout.in_features, dtype=torch.long)
     for i, tile in enumerate(layout.in_tiles):
         col_tile[tile.start : tile.stop] = i
-    scale = tile_max[col_tile[None, :], st.out_index[:, None]] * std
+    if columnwise(st):  # tile_max[in_tile, output]
+        scale = tile_max.T[:, col_tile] * std
+    else:
+        scale = tile_max[col_tile[None, :], st.out_index[:, None]] * std
     return noise.view(w.shape[0], -1).mul_(scale.to(w.dtype)).view(w.shape)
 
 
@@ -290,8 +309,29 @@ def _calibrate_step(module: nn.Module, st: AnalogState, x: torch.Tensor) -> None
     assert st.calibration is not None
     if st.pre_pad is not None:
         x = F.pad(x, st.pre_pad[0], mode=st.pre_pad[1])
+    rule = st.recipe.input_range.calibration
     for i, tile in enumerate(st.layout.in_tiles):
-        st.calibration[i].append(st.unfolds[i].std(_slice_input(module, x, tile)))
+        x_i = _slice_input(module, x, tile)
+        if rule is CalibrationRule.STD:
+            st.calibration[i].append(st.unfolds[i].std(x_i))
+        elif rule is CalibrationRule.MAX:
+            st.calibration[i].append(float(x_i.abs().max()) if x_i.numel() else 0.0)
+        else:
+            st.calibration[i].append(_abs_sample(x_i, len(st.calibration[i])))
+
+
+_SAMPLE_PER_BATCH = 1 << 17
+
+
+def _abs_sample(x: torch.Tensor, batch: int) -> torch.Tensor:
+    """``|x|`` of a tile input, or a seeded uniform sample of it for large inputs: the
+    percentile rule then needs bounded memory. Pixels, not unfolded copies: each pixel
+    appears in (almost) the same number of kernel windows, so the law is the same."""
+    flat = x.detach().reshape(-1).abs().float()
+    if flat.numel() <= _SAMPLE_PER_BATCH:
+        return flat.clone()
+    gen = torch.Generator().manual_seed(batch)
+    return flat[torch.randint(flat.numel(), (_SAMPLE_PER_BATCH,), generator=gen)]
 
 
 @torch.no_grad()
@@ -422,7 +462,8 @@ def is_analog(module: nn.Module) -> bool:
 
 
 def apply_clip(module: AnalogConv2d | AnalogLinear) -> int:
-    """LAYER_GAUSSIAN clip of every tile block in place; returns the tiles clipped."""
+    """Gaussian clip in place, of every tile block (LAYER_GAUSSIAN) or of every column of
+    every tile (COLUMN_GAUSSIAN); returns the tiles clipped."""
     clip = module._analog.recipe.clip
     if clip.type is WeightClipType.NONE:
         return 0
@@ -431,6 +472,13 @@ def apply_clip(module: AnalogConv2d | AnalogLinear) -> int:
         w = module.weight
         w2 = w.view(w.shape[0], -1) if w.is_contiguous() else w.reshape(w.shape[0], -1)
         for tile in layout.in_tiles:
+            if clip.type is WeightClipType.COLUMN_GAUSSIAN:
+                block = w2[:, tile.start : tile.stop]
+                if block.shape[1] < 2:
+                    continue
+                alpha = block.std(dim=1, keepdim=True) * clip.sigma
+                block.copy_(torch.minimum(torch.maximum(block, -alpha), alpha))
+                continue
             for a, b in layout.out_bounds:
                 block = w2[a:b, tile.start : tile.stop]
                 if block.numel() < 2:

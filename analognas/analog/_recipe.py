@@ -11,10 +11,17 @@ The fields mirror aihwkit's ``TorchInferenceRPUConfig`` parameters one to one (s
 * DAC and ADC quantisation, ADC bound and additive output noise (``IOParameters`` with
   noise and bound management off, since the input range replaces them),
 * tile mapping (``MappingParameter.max_input_size`` / ``max_output_size``) with one digital
-  scale per tile (``weight_scaling_omega=1``, ``LAYERWISE_SYMMETRIC`` remap).
+  scale per tile (v1: ``weight_scaling_omega=1``, ``LAYERWISE_SYMMETRIC`` remap) or per
+  output column (v2: ``weight_scaling_columnwise=True``, ``CHANNELWISE_SYMMETRIC`` remap,
+  per-column output scale, as in aihwkit's ``StandardHWATrainingPreset``),
+* which layers are analog at all (``LayerPolicy``; v2).
+
+Fields introduced with version 2 carry ``metadata={"since": 2}``: they enter ``to_dict``
+(and so the hash) only when set away from their default, so every version-1 recipe keeps
+the hash its checkpoints and records were stored under.
 
 Everything in the periphery is expressed in *normalised tile units*: each tile's weights
-are divided by their absolute maximum (the value mapped to ``g_max``) and inputs by the
+(v2: each column of a tile) are divided by their absolute maximum (the value mapped to ``g_max``) and inputs by the
 tile's input range, exactly as aihwkit does, so ``out_noise=0.04`` means 4% of the output
 produced by one fully-on input row of maximal weights.
 """
@@ -26,6 +33,7 @@ import enum
 import hashlib
 import json
 import math
+import types
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -54,6 +62,52 @@ class WeightClipType(enum.StrEnum):
     NONE = "none"
     LAYER_GAUSSIAN = "layer_gaussian"
     """Clip each tile to ``+-sigma * std(W_tile)`` (aihwkit ``LAYER_GAUSSIAN``)."""
+    COLUMN_GAUSSIAN = "column_gaussian"
+    """Clip each output column of each tile to ``+-sigma * std(column)``: the same rule at
+    the granularity of per-column mapping, where each column's ``max|w|`` sets its own
+    conductance scale (aihwkit has no column-wise Gaussian clip; it is a training step
+    only and plays no part in inference)."""
+
+
+class WeightScaling(enum.StrEnum):
+    """Which weights share one conductance scale (the weight mapped to ``g_max``)."""
+
+    TILE = "tile"
+    """One scale per tile, ``max|W_tile|`` (aihwkit ``weight_scaling_columnwise=False``,
+    ``LAYERWISE_SYMMETRIC`` remap): recipe v1."""
+    COLUMN = "column"
+    """One scale per output column of each tile (aihwkit ``weight_scaling_columnwise=True``,
+    ``CHANNELWISE_SYMMETRIC`` remap, column-wise output scale): every column uses the full
+    conductance range, so a column of small weights is not drowned in programming noise
+    set by another column's largest weight."""
+
+
+class LayerPolicy(enum.StrEnum):
+    """Which convolutions / linear layers are mapped onto analog tiles."""
+
+    ALL_ANALOG = "all_analog"
+    """Every ``nn.Conv2d`` and ``nn.Linear``."""
+    FIRST_DIGITAL = "first_digital"
+    """All but the first layer in module order (the stem convolution), which stays digital:
+    it has few rows (9 for a 1-channel 3x3 input), so its outputs average almost no
+    programming noise, and it is a tiny fraction of the MACs."""
+    LAST_DIGITAL = "last_digital"
+    """All but the last ``nn.Linear`` (the classifier)."""
+    FIRST_LAST_DIGITAL = "first_last_digital"
+    """Both the first layer and the classifier digital."""
+
+
+class CalibrationRule(enum.StrEnum):
+    """How ``calibrate_input_ranges`` sets each tile's input range from data (direct
+    mapping, and the starting point of HWA fine-tuning)."""
+
+    STD = "std"
+    """``init_std_alpha * std`` of the tile input, averaged over batches (aihwkit's data
+    initialisation): recipe v1."""
+    MAX = "max"
+    """``max|x|`` over all calibration batches: nothing clips, at the cost of DAC steps."""
+    PERCENTILE = "percentile"
+    """The ``calibration_percentile`` of ``|x|`` over all calibration batches."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +164,16 @@ class InputRangeParameter:
     """Scale of the clip gradient (applied with ``gradient_relative`` only, as in aihwkit)."""
     gradient_relative: bool = True
     """Multiply the clip gradient by ``r`` so that ``r`` learns at a relative rate."""
+    calibration: CalibrationRule = field(default=CalibrationRule.STD, metadata={"since": 2})
+    """Rule of ``calibrate_input_ranges`` (see ``CalibrationRule``)."""
+    calibration_percentile: float = field(default=99.99, metadata={"since": 2})
+    """Percentile of ``|x|`` used by ``CalibrationRule.PERCENTILE``, in (0, 100]."""
 
     def __post_init__(self) -> None:
+        _check(
+            math.isfinite(self.calibration_percentile) and 0 < self.calibration_percentile <= 100,
+            "input_range.calibration_percentile must be in (0, 100]",
+        )
         _check(self.init_value > 0 and math.isfinite(self.init_value), "input_range.init_value must be > 0")
         _check(self.init_from_data >= 0, "input_range.init_from_data must be >= 0")
         _check(self.init_std_alpha > 0, "input_range.init_std_alpha must be > 0")
@@ -166,6 +228,8 @@ class MappingParameter:
     parts along the input axis (aihwkit ``TileModuleArray``)."""
     max_output_size: int = 512
     """Crossbar columns: outputs per tile."""
+    weight_scaling: WeightScaling = field(default=WeightScaling.TILE, metadata={"since": 2})
+    """Granularity of the weight-to-conductance scale (see ``WeightScaling``)."""
 
     def __post_init__(self) -> None:
         _check(self.max_input_size >= 1, "mapping.max_input_size must be >= 1")
@@ -174,7 +238,9 @@ class MappingParameter:
 
 @dataclass(frozen=True)
 class FineTuneParameter:
-    """HWA training as fine-tuning of an FP32 model (read by the training loop: ``from_fp32``)."""
+    """Recipe v1 only: never read by the training loop, which always fine-tunes the FP32
+    checkpoint for the fidelity's ``hwa_epochs``. It stays in v1 recipes because it is part
+    of their hash; version 2 drops it (``fine_tune=None``)."""
 
     from_fp32: bool = False
     """Train digitally first, then convert (``to_analog``) and continue hardware-aware."""
@@ -202,11 +268,31 @@ class HWARecipe:
     input_range: InputRangeParameter = field(default_factory=InputRangeParameter)
     periphery: PeripheryParameter = field(default_factory=PeripheryParameter)
     mapping: MappingParameter = field(default_factory=MappingParameter)
-    fine_tune: FineTuneParameter = field(default_factory=FineTuneParameter)
+    fine_tune: FineTuneParameter | None = field(default=None, metadata={"since": 2})
+    """Version 1 only (dead fields kept for the v1 hashes); must be None from version 2."""
+    layers: LayerPolicy = field(default=LayerPolicy.ALL_ANALOG, metadata={"since": 2})
+    """Which layers are analog (see ``LayerPolicy``)."""
 
     def __post_init__(self) -> None:
         _check(bool(self.name), "recipe name must not be empty")
         _check(self.version >= 1, "recipe version must be >= 1")
+        if self.version == 1 and self.fine_tune is None:
+            object.__setattr__(self, "fine_tune", FineTuneParameter())
+        _check(
+            self.version == 1 or self.fine_tune is None,
+            "fine_tune was dropped in recipe version 2 (it was never read: HWA always fine-tunes"
+            " the FP32 checkpoint for the fidelity's hwa_epochs)",
+        )
+        _check(
+            self.version >= 2
+            or (
+                self.layers is LayerPolicy.ALL_ANALOG
+                and self.mapping.weight_scaling is WeightScaling.TILE
+                and self.input_range.calibration is CalibrationRule.STD
+                and self.clip.type is not WeightClipType.COLUMN_GAUSSIAN
+            ),
+            "layer policies, per-column mapping and calibration rules need recipe version >= 2",
+        )
         _check(
             self.periphery.is_perfect or self.input_range.enable,
             "a non-ideal periphery needs input_range.enable=True (inputs must be scaled into the DAC range)",
@@ -267,10 +353,38 @@ RECIPES: dict[str, HWARecipe] = {
         # the Fidelity (low: 3 FP32 + 1 HWA); fp32_fraction is recorded, not read.
         fine_tune=FineTuneParameter(from_fp32=True, fp32_fraction=0.5),
     ),
+    "hwa-v2": HWARecipe(
+        name="hwa-v2",
+        version=2,
+        # Same noise level and periphery as v1 (StandardHWATrainingPreset's ADC bound, output
+        # noise and 8-bit converters), mapped per output column as that preset does.
+        weight_noise=WeightNoiseParameter(type=WeightNoiseType.ADD_NORMAL, std_dev=0.06),
+        clip=WeightClipParameter(type=WeightClipType.COLUMN_GAUSSIAN, sigma=2.5),
+        input_range=InputRangeParameter(
+            enable=True,
+            learn=True,
+            init_value=3.0,
+            init_from_data=100,
+            init_std_alpha=3.0,
+            decay=0.001,
+            input_min_percentage=0.95,
+            gradient_scale=1.0,
+            gradient_relative=True,
+            calibration=CalibrationRule.PERCENTILE,
+            calibration_percentile=99.99,
+        ),
+        periphery=PeripheryParameter(inp_bits=8, out_bits=8, out_bound=10.0, out_noise=0.04),
+        mapping=MappingParameter(max_input_size=512, max_output_size=512, weight_scaling=WeightScaling.COLUMN),
+        layers=LayerPolicy.FIRST_DIGITAL,
+    ),
     "none": HWARecipe(name="none", version=1),
 }
+# the all-analog variant of hwa-v2, reported beside it (README, "Protocol v2")
+RECIPES["hwa-v2-all-analog"] = RECIPES["hwa-v2"].replace(name="hwa-v2-all-analog", layers=LayerPolicy.ALL_ANALOG)
 """Named presets. ``none`` trains digitally; converted with it, a model is evaluated by
-programming its FP32 weights directly (PCM physics only, ideal periphery)."""
+programming its FP32 weights directly (PCM physics only, ideal periphery). ``hwa-v2`` is
+protocol v2's recipe; its layer policy and calibration rule were chosen by measurement
+(README, "Protocol v2")."""
 
 
 def get_recipe(name: str) -> HWARecipe:
@@ -292,12 +406,24 @@ def stable_hash(data: Any) -> str:
 
 def _to_plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: _to_plain(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (f.metadata.get("since") and getattr(obj, f.name) == _default_of(f))
+        }
     if isinstance(obj, enum.Enum):
         return obj.value
     if isinstance(obj, tuple):
         return [_to_plain(v) for v in obj]
     return obj
+
+
+def _default_of(f: dataclasses.Field) -> Any:  # type: ignore[type-arg]
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
 
 
 def _from_plain(cls: type[_T], data: Any, where: str) -> _T:
@@ -335,6 +461,11 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             valid = [m.value for m in tp]
             raise ConfigError(f"{where}: {value!r} is not one of {valid}") from None
     origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, where)
     if origin is tuple:
         (item_tp, *_rest) = typing.get_args(tp)
         if not isinstance(value, (list, tuple)):

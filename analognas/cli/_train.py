@@ -20,7 +20,7 @@ TestSizeOpt = Annotated[int | None, typer.Option(help="Test images.")]
 BatchOpt = Annotated[int | None, typer.Option(help="Batch size (overrides the fidelity).")]
 LrOpt = Annotated[float | None, typer.Option(help="Peak FP32 learning rate (overrides the fidelity).")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of initialisation, shuffling and programming noise.")]
-RecipeOpt = Annotated[str, typer.Option(help="HWA recipe preset.")]
+RecipeOpt = Annotated[str, typer.Option(help="HWA recipe preset: hwa-v2 (protocol v2), hwa-v2-all-analog, hwa-v1, none.")]
 CacheOpt = Annotated[Path | None, typer.Option(help="Checkpoint cache folder (default runs/cache).")]
 RepeatsOpt = Annotated[int, typer.Option(help="Independent PCM programmings to average.")]
 CompOpt = Annotated[str | None, typer.Option(help="Drift compensation: global, exact-reference or none.")]
@@ -70,14 +70,14 @@ def train(
     mode: Annotated[str, typer.Option(help="fp32 (from scratch) or hwa (fine-tunes the FP32 model).")] = "fp32",
     dataset: DatasetOpt = "fashion-mnist",
     data_dir: DataDirOpt = None,
-    fidelity: FidelityOpt = "low",
+    fidelity: FidelityOpt = "standard",
     epochs: EpochsOpt = None,
     hwa_epochs: HwaEpochsOpt = None,
     train_size: TrainSizeOpt = None,
     test_size: TestSizeOpt = None,
     batch_size: BatchOpt = None,
     lr: LrOpt = None,
-    recipe: RecipeOpt = "hwa-v1",
+    recipe: RecipeOpt = "hwa-v2",
     seed: SeedOpt = 0,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -127,7 +127,9 @@ def train(
 def _key(spec, dataset, mode, recipe, fid, seed):
     from analognas.training import CheckpointKey
 
-    return CheckpointKey(spec.arch_id, dataset, mode, recipe.hash() if mode == "hwa" else "none", fid.hash(), seed)
+    if mode == "hwa":
+        return CheckpointKey(spec.arch_id, dataset, mode, recipe.hash(), fid.hash(), seed)
+    return CheckpointKey(spec.arch_id, dataset, mode, "none", fid.fp32_hash(), seed)
 
 
 @app.command("evaluate")
@@ -140,14 +142,14 @@ def evaluate(
     compensation: CompOpt = None,
     dataset: DatasetOpt = "fashion-mnist",
     data_dir: DataDirOpt = None,
-    fidelity: FidelityOpt = "low",
+    fidelity: FidelityOpt = "standard",
     epochs: EpochsOpt = None,
     hwa_epochs: HwaEpochsOpt = None,
     train_size: TrainSizeOpt = None,
     test_size: TestSizeOpt = None,
     batch_size: BatchOpt = None,
     lr: LrOpt = None,
-    recipe: RecipeOpt = "hwa-v1",
+    recipe: RecipeOpt = "hwa-v2",
     seed: SeedOpt = 0,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
@@ -208,27 +210,41 @@ def compare(
     compensation: CompOpt = None,
     dataset: DatasetOpt = "fashion-mnist",
     data_dir: DataDirOpt = None,
-    fidelity: FidelityOpt = "low",
+    fidelity: FidelityOpt = "standard",
     epochs: EpochsOpt = None,
     hwa_epochs: HwaEpochsOpt = None,
     train_size: TrainSizeOpt = None,
     test_size: TestSizeOpt = None,
     batch_size: BatchOpt = None,
     lr: LrOpt = None,
-    recipe: RecipeOpt = "hwa-v1",
+    recipe: RecipeOpt = "hwa-v2",
     seed: SeedOpt = 0,
+    seeds: Annotated[int, typer.Option(help="Training seeds per architecture: --seed, --seed+1, ...")] = 1,
+    baseline: Annotated[
+        str | None, typer.Option(help="Architecture the others are compared with (default: the last named).")
+    ] = None,
     cache_dir: CacheOpt = None,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Table and accuracy-vs-time plot of several architectures (FP32, HWA, direct)."""
+    """Table and accuracy-vs-time plot of several architectures (FP32, HWA, direct), with
+    paired differences against a baseline and their 95 % intervals."""
     from analognas._errors import OutputExistsError
     from analognas.cli._progress import ProgressBar
     from analognas.models import resolve_spec
     from analognas.training import CheckpointStore, compare_architectures
     from analognas.viz import drift_figure, drift_plot_data, write_html
 
+    from analognas._errors import ConfigError
+    from analognas.training._compare import MAX_SEEDS
+
     specs = [resolve_spec(a) for a in archs]
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise ConfigError(f"--seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
+    labels = [s.label for s in specs]
+    if baseline is not None and baseline not in archs and baseline not in labels:
+        raise ConfigError(f"--baseline {baseline!r} is not one of the compared architectures: {', '.join(archs)}")
+    base = -1 if baseline is None else (archs.index(baseline) if baseline in archs else labels.index(baseline))
     drift_cfg, _ = _drift_config(None, repeats, compensation, seed)
     common = _common(dataset, fidelity, epochs, hwa_epochs, train_size, test_size, batch_size, lr, recipe)
     fid = common["fidelity"]
@@ -241,7 +257,8 @@ def compare(
             specs,
             data_dir=data_dir,
             drift=drift_cfg,
-            seed=seed,
+            seeds=tuple(range(seed, seed + seeds)),
+            baseline=base,
             store=CheckpointStore(cache_dir),
             progress=bar,
             **common,
@@ -249,19 +266,20 @@ def compare(
     data = result.to_dict()
     series = drift_plot_data(data["evaluations"])
     title = (
-        f"{' vs '.join(s.label for s in specs)} on {dataset} ({fid.name} fidelity, {drift_cfg.repeats} programmings)"
+        f"{' vs '.join(s.label for s in specs)} on {dataset} ({fid.name} fidelity, recipe {common['recipe'].name},"
+        f" {seeds} training seed{'s' if seeds > 1 else ''} x {drift_cfg.repeats} programmings)"
     )
     html = write_html([drift_figure(series, title)], target, title, force=True)
     json_path = html.with_suffix(".json")
     json_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     if json_out:
-        print_json({"html": str(html), "json": str(json_path), "rows": result.rows})
+        print_json({"html": str(html), "json": str(json_path), "rows": result.rows, "differences": result.differences})
         return
     from rich.console import Console
     from rich.table import Table
 
     rows = result.rows
-    cols = [k for k in rows[0] if k not in ("arch_id",)]
+    cols = [k for k in rows[0] if k not in ("arch_id", "seeds")]
     t = Table(*cols)
     for r in rows:
         cells = []
@@ -276,5 +294,17 @@ def compare(
             else:
                 cells.append(str(v))
         t.add_row(*cells)
-    Console().print(t)
+    con = Console()
+    con.print(t)
+    for diff in result.differences:
+        d = Table(f"{diff['arch']} - {diff['baseline']}", *diff["modes"].get("hwa", {}))
+        for mode, per_time in diff["modes"].items():
+            d.add_row(
+                mode,
+                *(
+                    f"{v['mean']:+.2f}" + (f" [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}]" if v["ci95"] else "")
+                    for v in per_time.values()
+                ),
+            )
+        con.print(d)
     print(f"plot: {html}\ndata: {json_path}")

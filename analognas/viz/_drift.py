@@ -28,23 +28,43 @@ class DriftSeries:
 def drift_plot_data(evaluations: list[dict[str, Any]]) -> list[DriftSeries]:
     """Series for each architecture: FP32 flat across the measured times, HWA and direct curves.
 
-    `evaluations` are `ArchEvaluation.to_dict()` results.
+    `evaluations` are `ArchEvaluation.to_dict()` results. Several evaluations of one
+    architecture (training seeds) are pooled: mean and std over every (seed, programming)
+    sample, FP32 averaged over the seeds.
     """
-    series = []
+    groups: dict[str, list[dict[str, Any]]] = {}
     for ev in evaluations:
+        groups.setdefault(ev["name"], []).append(ev)
+    series = []
+    for name, evs in groups.items():
         times: tuple[float, ...] = ()
+        curves = []
         for mode in ("hwa", "direct"):
-            curve = ev["curves"].get(mode)
-            if curve:
-                times = tuple(curve["times"])
-                series.append(DriftSeries(ev["name"], mode, times, tuple(curve["mean"]), tuple(curve["std"])))
+            parts = [ev["curves"].get(mode) for ev in evs]
+            if not all(parts):
+                continue
+            times = tuple(parts[0]["times"])
+            rows = [row for c in parts for row in c.get("per_repeat") or [c["mean"]]]
+            if len(parts) == 1:
+                mean, std = tuple(parts[0]["mean"]), tuple(parts[0]["std"])
+            else:
+                mean, std = _mean_std_columns(rows)
+            curves.append(DriftSeries(name, mode, times, mean, std))
         if times:
-            n = len(times)
-            series.insert(
-                len(series) - len([m for m in ("hwa", "direct") if ev["curves"].get(m)]),
-                DriftSeries(ev["name"], "fp32", times, (ev["fp32_accuracy"],) * n, (0.0,) * n),
-            )
+            fp32 = sum(ev["fp32_accuracy"] for ev in evs) / len(evs)
+            series.append(DriftSeries(name, "fp32", times, (fp32,) * len(times), (0.0,) * len(times)))
+        series += curves
     return series
+
+
+def _mean_std_columns(rows: list[list[float]]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    n = len(rows)
+    cols = list(zip(*rows, strict=True))
+    mean = tuple(sum(c) / n for c in cols)
+    std = tuple(
+        (sum((v - m) ** 2 for v in c) / (n - 1)) ** 0.5 if n > 1 else 0.0 for c, m in zip(cols, mean, strict=True)
+    )
+    return mean, std
 
 
 def drift_figure(series: list[DriftSeries], title: str = "Accuracy after programming onto PCM"):
