@@ -276,3 +276,42 @@ def test_export_makes_a_missing_folder_like_dashboard_but_not_on_refusal(tmp_pat
     ok = runner.invoke(app, ["export", "resnet20", "--out", str(tmp_path / "new" / "sub" / "m.py")])
     assert ok.exit_code == 0, ok.output
     assert (tmp_path / "new" / "sub" / "m.py").is_file() and (tmp_path / "new" / "sub" / "m.json").is_file()
+
+
+def test_a_v1_checkpoint_never_serves_a_v2_request(tmp_path) -> None:
+    """A protocol-v1 HWA checkpoint copied under the name of a v2 one is refused."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from analognas.cli import app
+
+    from analognas.training import CheckpointKey, CheckpointStore
+
+    tiny = ["--train-size", "200", "--test-size", "100", "--epochs", "1", "--hwa-epochs", "1", "--batch-size", "50"]
+    cache = tmp_path / "c"
+    res = CliRunner().invoke(
+        app, ["train", "T500", "--mode", "hwa", "--recipe", "hwa-v1", "--fidelity", "smoke", *tiny,
+              "--cache-dir", str(cache), "-q"]
+    )
+    assert res.exit_code == 0, res.output
+    from analognas.analog import get_recipe
+    from analognas.models import resolve_spec
+    from analognas.training import get_fidelity
+
+    spec = resolve_spec("T500")
+    fid = get_fidelity("smoke").with_overrides(train_size=200, test_size=100, epochs=1, hwa_epochs=1, batch_size=50)
+    store = CheckpointStore(cache)
+    v1 = store.paths(CheckpointKey(spec.arch_id, "fashion-mnist", "hwa", get_recipe("hwa-v1").hash(), fid.hash(), 0))
+    v2 = store.paths(CheckpointKey(spec.arch_id, "fashion-mnist", "hwa", get_recipe("hwa-v2").hash(), fid.hash(), 0))
+    for src, dst in zip(v1, v2, strict=True):
+        shutil.copy(src, dst)
+    before = v2[1].read_bytes()
+    again = CliRunner().invoke(
+        app, ["train", "T500", "--mode", "hwa", "--recipe", "hwa-v2", "--fidelity", "smoke", *tiny,
+              "--cache-dir", str(cache), "-q"]
+    )
+    assert again.exit_code == 2
+    lines = again.output.strip().splitlines()
+    assert len(lines) == 1 and "recipe hwa-v1 v1" in lines[0] and "refusing to mix protocols" in lines[0]
+    assert v2[1].read_bytes() == before

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from analognas._errors import CheckpointError
+from analognas._errors import CheckpointError, ConfigError
 from analognas._safe_load import load_tensors
 from analognas.space import ArchSpec
 
@@ -91,6 +91,7 @@ class CheckpointStore:
                 f"{meta_path}: checkpoint is for architecture {meta.get('arch_id')!r},"
                 f" not {spec.label} ({spec.arch_id})"
             )
+        _check_protocol(meta_path, meta, key)
         return load_state(weights), meta
 
     def save(self, key: CheckpointKey, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
@@ -101,6 +102,36 @@ class CheckpointStore:
         full = {**meta, "key": key.__dict__, "weights": weights.name, "versions": package_versions()}
         _atomic_write(meta_path, (json.dumps(full, indent=2, sort_keys=True) + "\n").encode())
         return weights
+
+
+def _check_protocol(path: Path, meta: dict[str, Any], key: CheckpointKey) -> None:
+    """Refuse a checkpoint whose stored recipe or fidelity is not the one its file name
+    promises (a file copied or renamed by hand): a protocol-v1 network must never answer
+    a protocol-v2 request, or the other way round."""
+    from analognas.analog import HWARecipe
+    from analognas.training._fidelity import Fidelity
+
+    if "fidelity" not in meta:  # written outside the pipeline: nothing to check against
+        return
+    try:
+        fid = Fidelity.from_dict(meta["fidelity"])
+        recipe = HWARecipe.from_dict(meta["recipe"]) if meta.get("recipe") else None
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        raise CheckpointError(f"{path}: checkpoint metadata lacks a readable fidelity or recipe ({exc})") from None
+    stored_fid = fid.fp32_hash() if key.mode == "fp32" else fid.hash()
+    stored_recipe = recipe.hash() if (recipe is not None and key.mode == "hwa") else "none"
+
+    def protocol(version: int | None, v2_fid: bool) -> str:
+        return "v2" if (version or 1) >= 2 or v2_fid else "v1"
+
+    if stored_fid != key.fidelity_hash or stored_recipe != key.recipe_hash:
+        what = f"recipe {recipe.name} v{recipe.version}, " if recipe is not None else ""
+        raise CheckpointError(
+            f"{path}: this checkpoint was trained under {what}fidelity {fid.name}"
+            f" (protocol {protocol(recipe.version if recipe else None, fid.is_v2)}), not the requested one"
+            f" (fidelity {key.fidelity_hash}, recipe {key.recipe_hash}); refusing to mix protocols: delete it or"
+            " use another --cache-dir"
+        )
 
 
 def load_meta(path: Path) -> dict[str, Any]:
