@@ -76,7 +76,7 @@ def main() -> int:
         "fashion-mnist", train_size=fid.train_size, test_size=args.test_size or fid.test_size, seed=0
     )
     store = CheckpointStore(args.cache_dir)
-    fp32, meta, cached = ensure_fp32(spec, ds, fid, args.seed, store)
+    fp32, _, cached = ensure_fp32(spec, ds, fid, args.seed, store)
     if not cached:
         print("note: the FP32 checkpoint was not cached and has just been trained", file=sys.stderr)
     fp32_acc = accuracy(fp32, ds.test, fid.eval_batch_size)
@@ -102,7 +102,8 @@ def main() -> int:
             model = to_analog(fp32, recipe_for(rule, scaling, LayerPolicy.ALL_ANALOG))
             calibrate_input_ranges(model, calib)
             acc = drift_curve(model.eval(), ds.test, off, fid.eval_batch_size).mean[0]
-            rows.append({"scaling": scaling.value, "rule": rule[0], "noise_off": acc, "seconds": time.perf_counter() - t0})
+            seconds = time.perf_counter() - t0
+            rows.append({"scaling": scaling.value, "rule": rule[0], "noise_off": acc, "seconds": seconds})
             print(f"noise off  {scaling.value:6s} {rule[0]:8s} {acc:6.2f} %  (FP32 {fp32_acc:.2f})", flush=True)
 
     pcm = []

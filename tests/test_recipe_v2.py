@@ -207,7 +207,8 @@ def test_column_wise_periphery_matches_aihwkit(policy: LayerPolicy) -> None:
     assert (diff > 1e-5).float().mean() < 0.005
     assert diff.max() < 0.02 * expected.abs().max()
     # and column-wise differs from per-tile mapping on the same weights
-    tile = to_analog(net, recipe.replace(mapping=dataclasses.replace(recipe.mapping, weight_scaling=WeightScaling.TILE)))
+    per_tile = dataclasses.replace(recipe.mapping, weight_scaling=WeightScaling.TILE)
+    tile = to_analog(net, recipe.replace(mapping=per_tile))
     calibrate_input_ranges(tile, x)
     with analog_inference(tile, NOISE_OFF) as session, torch.no_grad():
         session.drift_to(3600.0)

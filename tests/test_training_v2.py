@@ -285,7 +285,6 @@ def test_a_v1_checkpoint_never_serves_a_v2_request(tmp_path) -> None:
     from typer.testing import CliRunner
 
     from analognas.cli import app
-
     from analognas.training import CheckpointKey, CheckpointStore
 
     tiny = ["--train-size", "200", "--test-size", "100", "--epochs", "1", "--hwa-epochs", "1", "--batch-size", "50"]
@@ -315,3 +314,41 @@ def test_a_v1_checkpoint_never_serves_a_v2_request(tmp_path) -> None:
     lines = again.output.strip().splitlines()
     assert len(lines) == 1 and "recipe hwa-v1 v1" in lines[0] and "refusing to mix protocols" in lines[0]
     assert v2[1].read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "T500"],
+        ["evaluate", "T500"],
+        ["compare", "T500", "resnet32"],
+        ["collect", "--space", "resnet_like", "--n", "1"],
+        ["search", "--budget", "2", "--verify", "1"],
+    ],
+)
+@pytest.mark.parametrize("device, needle", [("cuda", "no CUDA device is available"), ("tpu", "unknown device")])
+def test_device_refusals_are_one_line(tmp_path, monkeypatch, command, device, needle) -> None:
+    """`--device cuda` without a GPU (or an unknown device): one line, exit 2, nothing written."""
+    import torch
+    from typer.testing import CliRunner
+
+    from analognas.cli import app
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.chdir(tmp_path)
+    flag = "--verify-device" if command[0] == "search" else "--device"
+    extra = [] if command[0] in ("search", "collect") else ["--cache-dir", str(tmp_path / "c")]
+    res = CliRunner().invoke(app, [*command, flag, device, *extra])
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_auto_device_is_cpu_here_and_results_say_so() -> None:
+    import torch
+
+    from analognas._device import resolve_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected and resolve_device("CPU").type == "cpu"

@@ -183,8 +183,9 @@ def calibrate_input_ranges(model: nn.Module, batches: torch.Tensor | Iterable[to
     used = 0
     try:
         model.eval()
+        device = next(model.parameters()).device
         for x in batches:
-            model(x)
+            model(x.to(device))
             used += 1
         if used == 0:
             raise ConfigError("calibrate_input_ranges needs at least one batch")

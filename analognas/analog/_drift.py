@@ -6,8 +6,9 @@ tiles. Here the *physics calls are the same* -- ``PCMLikeNoiseModel`` (conductan
 converter, programming noise, drift exponents, drift + 1/f read noise) and aihwkit's
 ``GlobalDriftCompensation*`` read-out math, applied per tile to the normalised weights
 ``W_tile / max|W_tile|`` (column-wise scaling: each column divided by its own max, as
-aihwkit's ``weight_scaling_columnwise``; compensation stays one scale per tile, as there) -- but the result is folded into effective logical weights and run
-through native conv/linear (``_periphery``), and the model's own weights are never touched.
+aihwkit's ``weight_scaling_columnwise``; compensation stays one scale per tile, as
+there) -- but the result is folded into effective logical weights and run through native
+conv/linear (``_periphery``), and the model's own weights are never touched.
 
 aihwkit draws from torch's global RNG. Each call is therefore wrapped in
 ``torch.random.fork_rng`` with a seed derived from ``(cfg.seed, repeat, purpose, t)``:
@@ -126,7 +127,9 @@ class DriftSession:
             for li, (_, layer) in enumerate(self._layers):
                 st: AnalogState = layer._analog
                 cols = columnwise(st)
-                w2 = layer.weight.detach().reshape(layer.weight.shape[0], -1).float()
+                # PCM physics runs on the CPU (aihwkit draws from the global CPU RNG, forked
+                # here): the same chip whatever the model's device
+                w2 = layer.weight.detach().reshape(layer.weight.shape[0], -1).float().cpu()
                 for i, tile in enumerate(st.layout.in_tiles):
                     for j, (a, b) in enumerate(st.layout.out_bounds):
                         block = w2[a:b, tile.start : tile.stop]
@@ -210,14 +213,15 @@ class DriftSession:
                     else:
                         scale[t_rec.out_tile] = gain
                 shape = (out_n, c_span, *layout.kernel) if layout.kernel else (out_n, c_span)
-                dtype = layer.weight.dtype
-                w_eff = flat.view(shape).to(dtype)
+                dtype, device = layer.weight.dtype, layer.weight.device
+                w_eff = flat.view(shape).to(device=device, dtype=dtype)
+                scale = scale.to(device)
                 tile_w.append(w_eff)
                 r = None if ranges is None else ranges.detach()[i : i + 1].clone()
                 if scale.numel() == 1 or cols:
                     s = scale.to(dtype)
                 else:
-                    s = scale[st.out_index].to(dtype)
+                    s = scale[st.out_index.to(device)].to(dtype)
                 fast.append(FastTile.build(w_eff, r, s if r is None else s * r, st.periphery))
             folded = None
             p: Periphery = st.periphery

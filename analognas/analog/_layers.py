@@ -236,7 +236,7 @@ def _out_scale(st: AnalogState, per_unit: torch.Tensor) -> torch.Tensor:
         return per_unit.reshape(1)
     if columnwise(st):
         return per_unit
-    return per_unit[st.out_index]
+    return per_unit[st.out_index.to(per_unit.device)]
 
 
 def columnwise(st: AnalogState) -> bool:
@@ -254,7 +254,7 @@ def tile_abs_max(module: nn.Conv2d | nn.Linear) -> torch.Tensor:
     w2 = module.weight.detach().reshape(module.weight.shape[0], -1).abs()
     cols = columnwise(st)
     width = w2.shape[0] if cols else len(st.layout.out_bounds)
-    out = torch.empty(len(st.layout.in_tiles), width, dtype=w2.dtype)
+    out = torch.empty(len(st.layout.in_tiles), width, dtype=w2.dtype, device=w2.device)
     for i, tile in enumerate(st.layout.in_tiles):
         rows = w2[:, tile.start : tile.stop].amax(dim=1)
         if cols:
@@ -270,17 +270,19 @@ def _weight_noise(module: nn.Conv2d | nn.Linear, tile_max: torch.Tensor) -> torc
     st: AnalogState = module._analog  # type: ignore[assignment]
     w = module.weight
     std = st.recipe.weight_noise.std_dev
-    noise = torch.empty_like(w, requires_grad=False).normal_(generator=st.noise.generator)
+    # drawn on the CPU generator whatever the device: the same noise on CPU and CUDA
+    noise = torch.empty(w.shape, dtype=w.dtype).normal_(generator=st.noise.generator).to(w.device)
     if tile_max.numel() == 1:
         return noise.mul_(std * float(tile_max))
     layout = st.layout
     col_tile = torch.empty(layout.in_features, dtype=torch.long)
     for i, tile in enumerate(layout.in_tiles):
         col_tile[tile.start : tile.stop] = i
+    col_tile = col_tile.to(tile_max.device)
     if columnwise(st):  # tile_max[in_tile, output]
         scale = tile_max.T[:, col_tile] * std
     else:
-        scale = tile_max[col_tile[None, :], st.out_index[:, None]] * std
+        scale = tile_max[col_tile[None, :], st.out_index.to(tile_max.device)[:, None]] * std
     return noise.view(w.shape[0], -1).mul_(scale.to(w.dtype)).view(w.shape)
 
 
@@ -329,9 +331,9 @@ def _abs_sample(x: torch.Tensor, batch: int) -> torch.Tensor:
     appears in (almost) the same number of kernel windows, so the law is the same."""
     flat = x.detach().reshape(-1).abs().float()
     if flat.numel() <= _SAMPLE_PER_BATCH:
-        return flat.clone()
+        return flat.cpu().clone()
     gen = torch.Generator().manual_seed(batch)
-    return flat[torch.randint(flat.numel(), (_SAMPLE_PER_BATCH,), generator=gen)]
+    return flat[torch.randint(flat.numel(), (_SAMPLE_PER_BATCH,), generator=gen).to(flat.device)].cpu()
 
 
 @torch.no_grad()

@@ -13,6 +13,9 @@ redraws the whole bank after it has served ``reuse`` times its size:
   joint law across different tile outputs is approximated.
 
 ``reuse=1`` bypasses the bank: fresh samples for every request (exact, slower).
+
+Samples are always drawn on the CPU from the explicit generator, so results do not depend
+on the device; for a CUDA model the bank is copied to the device once per refill.
 """
 
 from __future__ import annotations
@@ -40,20 +43,29 @@ class NoiseSource:
         self.reuse = reuse
         self._bank: torch.Tensor | None = None
         self._served = 0
+        self._device_bank: torch.Tensor | None = None
 
-    def standard_normal(self, n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """``n`` samples as a 1-D tensor (a read-only view into the bank when reusing)."""
+    def standard_normal(
+        self, n: int, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+    ) -> torch.Tensor:
+        """``n`` samples as a 1-D tensor on ``device`` (default CPU); a read-only view into
+        the bank when reusing."""
+        dev = torch.device(device) if device is not None else torch.device("cpu")
         if self.reuse == 1:
-            return torch.empty(n, dtype=dtype).normal_(generator=self.generator)
+            return torch.empty(n, dtype=dtype).normal_(generator=self.generator).to(dev)
         bank = self._bank
         if bank is None or 2 * n > bank.numel():
             bank = self._fill(torch.empty(max(MIN_BANK, 2 * n)))
-            self._bank, self._served = bank, 0
+            self._bank, self._served, self._device_bank = bank, 0, None
         elif self._served >= self.reuse * bank.numel():
             self._fill(bank)
-            self._served = 0
+            self._served, self._device_bank = 0, None
         offset = int(torch.randint(0, bank.numel() - n + 1, (1,), generator=self.generator))
         self._served += n
+        if dev.type != "cpu":
+            if self._device_bank is None or self._device_bank.device != dev:
+                self._device_bank = bank.to(dev)
+            bank = self._device_bank
         window = bank[offset : offset + n]
         return window if dtype == torch.float32 else window.to(dtype)
 
@@ -77,5 +89,5 @@ class NoiseSource:
     def __getstate__(self) -> dict[str, Any]:
         # the bank is a cache: never pickle or deep-copy 32 MiB of samples
         state = dict(self.__dict__)
-        state["_bank"], state["_served"] = None, 0
+        state["_bank"], state["_served"], state["_device_bank"] = None, 0, None
         return state

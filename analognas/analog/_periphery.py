@@ -180,7 +180,7 @@ def crossbar_output(
     per_channel = s.numel() > 1
     sv = s.view(view) if per_channel else s
     if p.out_noise > 0:
-        n = noise.standard_normal(v.numel(), v.dtype).view(v.shape)
+        n = noise.standard_normal(v.numel(), v.dtype, v.device).view(v.shape)
         if per_channel:
             v.addcmul_(n, sv, value=p.out_noise)
         else:
@@ -248,7 +248,7 @@ def fast_tile_forward(x: torch.Tensor, tile: FastTile, p: Periphery, op: Op, noi
     del xin
     if p.out_noise > 0:
         sigma = p.out_noise / p.d_out if p.d_out > 0 else p.out_noise
-        v.add_(noise.standard_normal(v.numel(), v.dtype).view(v.shape), alpha=sigma)
+        v.add_(noise.standard_normal(v.numel(), v.dtype, v.device).view(v.shape), alpha=sigma)
     if p.d_out > 0:
         v.round_().clamp_(-p.half_levels_out, p.half_levels_out)
     elif p.out_bound > 0:

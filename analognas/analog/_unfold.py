@@ -25,7 +25,7 @@ def _segment_clip(prod: torch.Tensor, sg: torch.Tensor, out_tile: torch.Tensor |
         ge = prod.sum(1)
         return (ge * sg).clamp_(max=0.0).sum()
     assert out_tile is not None
-    ge = torch.zeros(prod.shape[0], n_out, dtype=prod.dtype).scatter_add_(1, out_tile, prod)
+    ge = torch.zeros(prod.shape[0], n_out, dtype=prod.dtype, device=prod.device).scatter_add_(1, out_tile, prod)
     return (ge * sg[:, None]).clamp_(max=0.0).sum()
 
 
@@ -45,10 +45,11 @@ class LinearUnfold:
         s2 = sign.reshape(-1, sign.shape[-1])
         n, c = s2.nonzero().unbind(1)
         if n.numel() == 0:
-            return torch.zeros((), dtype=g_xq.dtype)
+            return torch.zeros((), dtype=g_xq.dtype, device=g_xq.device)
         prod = g_v.reshape(-1, g_v.shape[-1])[n] * w[:, c].T
         n_out = int(self.out_index.max()) + 1
-        return _segment_clip(prod, s2[n, c], self.out_index[None, :].expand_as(prod), n_out)
+        out_index = self.out_index.to(prod.device)
+        return _segment_clip(prod, s2[n, c], out_index[None, :].expand_as(prod), n_out)
 
     def count(self, mask: torch.Tensor) -> float:
         return float(mask.sum())
@@ -78,15 +79,15 @@ class ConvUnfold:
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         self.partial = bool((kernel_mask == 0).any())
         self._kmask_flat = kernel_mask.reshape(kernel_mask.shape[0], -1) > 0
-        self._offset_cache: dict[tuple[int, int, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
-        self._cache: dict[tuple[int, int], tuple[torch.Tensor, float]] = {}
+        self._offset_cache: dict[tuple[int, int, int, int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._cache: dict[tuple[int, int, str], tuple[torch.Tensor, float]] = {}
 
     def _map(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
-        key = (int(x.shape[-2]), int(x.shape[-1]))
+        key = (int(x.shape[-2]), int(x.shape[-1]), str(x.device))
         hit = self._cache.get(key)
         if hit is None:
             c_span = self.kernel_mask.shape[0]
-            ones = torch.ones(1, c_span, *key, dtype=torch.float64, requires_grad=True)
+            ones = torch.ones(1, c_span, *key[:2], dtype=torch.float64, requires_grad=True)
             with torch.enable_grad():
                 out = F.conv2d(
                     ones, self.kernel_mask[None].double(), None, self.stride, self.padding, self.dilation
@@ -94,7 +95,7 @@ class ConvUnfold:
                 out.sum().backward()
             assert ones.grad is not None
             per_sample = float(out.shape[-2] * out.shape[-1]) * float(self.kernel_mask.sum())
-            hit = (ones.grad[0].to(torch.float32), per_sample)
+            hit = (ones.grad[0].to(device=x.device, dtype=torch.float32), per_sample)
             self._cache[key] = hit
         return hit
 
@@ -140,16 +141,17 @@ class ConvUnfold:
         if total_pixels <= SAMPLE_PIXELS:
             flat, scale = sign_b.reshape(-1).nonzero().squeeze(1), 1.0
         else:
-            flat = torch.randint(0, total_pixels, (SAMPLE_PIXELS,), generator=generator)
+            # drawn on the CPU generator, so the sample does not depend on the device
+            flat = torch.randint(0, total_pixels, (SAMPLE_PIXELS,), generator=generator).to(sign_b.device)
             flat, scale = flat[sign_b.reshape(-1)[flat] != 0], total_pixels / SAMPLE_PIXELS
         if flat.numel() == 0:
-            return torch.zeros((), dtype=g_v.dtype)
+            return torch.zeros((), dtype=g_v.dtype, device=g_v.device)
         hw_in = h_in * w_in
         n, c, hw = flat // (c_in * hw_in), (flat // hw_in) % c_in, flat % hw_in
-        out_pos, valid = self._offsets(h_in, w_in, h_out, w_out)  # (hw_in, K) each
+        out_pos, valid = self._offsets(h_in, w_in, h_out, w_out, sign_b.device)  # (hw_in, K) each
         valid = valid[hw]
         if self.partial:
-            valid = valid & self._kmask_flat[c]
+            valid = valid & self._kmask_flat.to(valid.device)[c]
         row, k = valid.nonzero().unbind(1)
         n, c, hw = n[row], c[row], hw[row]
         knum = self.kernel_mask[0].numel()
@@ -159,17 +161,20 @@ class ConvUnfold:
         gv = g_vb.reshape(n_b, self.groups, cog, h_out * w_out)
         wk = w.reshape(self.groups, cog, cig, knum)
         prod = gv[n, grp, :, out_pos[hw, k]] * wk[grp, :, cl, k]
+        device = prod.device
         tiles = None
         n_out = 1 if self.out_index is None else int(self.out_index.max()) + 1
         if n_out > 1:
             assert self.out_index is not None
-            tiles = self.out_index[grp[:, None] * cog + torch.arange(cog)[None, :]]
+            tiles = self.out_index.to(device)[grp[:, None] * cog + torch.arange(cog, device=device)[None, :]]
         return _segment_clip(prod, sign_b.reshape(-1)[flat[row]], tiles, n_out) * scale
 
-    def _offsets(self, h_in: int, w_in: int, h_out: int, w_out: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _offsets(
+        self, h_in: int, w_in: int, h_out: int, w_out: int, device: torch.device | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """For every input pixel and kernel offset: the flat output position that reads the
-        pixel through that offset, and whether one exists (cached per geometry)."""
-        key = (h_in, w_in, h_out, w_out)
+        pixel through that offset, and whether one exists (cached per geometry and device)."""
+        key = (h_in, w_in, h_out, w_out, str(device))
         hit = self._offset_cache.get(key)
         if hit is None:
             kh, kw = self.kernel_mask.shape[1], self.kernel_mask.shape[2]
@@ -182,7 +187,7 @@ class ConvUnfold:
             oh, ow = oh_num.div(sh, rounding_mode="floor"), ow_num.div(sw, rounding_mode="floor")
             valid = (oh_num >= 0) & (ow_num >= 0) & (oh * sh == oh_num) & (ow * sw == ow_num)
             valid &= (oh < h_out) & (ow < w_out)
-            hit = ((oh * w_out + ow).clamp_(0, h_out * w_out - 1), valid)
+            hit = ((oh * w_out + ow).clamp_(0, h_out * w_out - 1).to(device), valid.to(device))
             self._offset_cache[key] = hit
         return hit
 

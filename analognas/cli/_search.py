@@ -85,6 +85,9 @@ def search(
     verify_fidelity: Annotated[str, typer.Option(help="Fidelity of --verify training.")] = "low",
     verify_train_size: Annotated[int | None, typer.Option(help="Training images for --verify (overrides).")] = None,
     verify_test_size: Annotated[int | None, typer.Option(help="Test images for --verify (overrides).")] = None,
+    verify_device: Annotated[
+        str, typer.Option(help="Device of --verify training: auto (CUDA when present), cpu, cuda.")
+    ] = "auto",
     refit: Annotated[
         bool, typer.Option("--refit", help="Refit the surrogate on its records before searching.")
     ] = False,
@@ -115,9 +118,11 @@ def search(
         force=force,
     ).validated()
     if verify:
+        from analognas._device import resolve_device
         from analognas.search import check_verify_fidelity
 
         check_verify_fidelity(verify_fidelity)
+        verify_dev = str(resolve_device(verify_device))
         for flag, v in (("--verify-train-size", verify_train_size), ("--verify-test-size", verify_test_size)):
             if v is not None and v < 1:
                 raise ConfigError(f"{flag} must be >= 1, got {v}")
@@ -141,7 +146,7 @@ def search(
 
             fid = get_fidelity(verify_fidelity).with_overrides(train_size=verify_train_size, test_size=verify_test_size)
         with ProgressBar(quiet or json_out) as vbar:
-            verified = verify_run(result.run_dir, k=verify, fidelity=fid, seed=seed, progress=vbar)
+            verified = verify_run(result.run_dir, k=verify, fidelity=fid, seed=seed, progress=vbar, device=verify_dev)
         summary["verified"] = [v.to_dict() for v in verified.items]
         summary["records_appended"] = verified.records_path
     if json_out:

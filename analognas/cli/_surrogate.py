@@ -21,6 +21,7 @@ from analognas.cli._train import (
     CompOpt,
     DataDirOpt,
     DatasetOpt,
+    DeviceOpt,
     EpochsOpt,
     FidelityOpt,
     HwaEpochsOpt,
@@ -122,21 +123,24 @@ def collect(
     workers: Annotated[int, typer.Option(help="Measuring processes (1 = in this process).")] = 1,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Measure again what failed before.")] = False,
     cache_dir: CacheOpt = None,
+    device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Measure a space-filling design of the space with HWA training + PCM drift (resumable)."""
+    from analognas._device import resolve_device
     from analognas.cli._train import _common
     from analognas.space import load_space
     from analognas.surrogate import collect as run_collect
 
+    dev = str(resolve_device(device))
     sp = load_space(space)
     fid = _common(dataset, fidelity, epochs, hwa_epochs, train_size, test_size, batch_size, lr, recipe)["fidelity"]
     with _Bar(quiet or json_out, "records") as bar:
         result = run_collect(sp, n=n, fidelity=fid, dataset=dataset, recipe=recipe, repeats=repeats,
                              compensation=compensation, seed=seed, records=records, workers=workers,
                              data_dir=data_dir, cache_dir=cache_dir, retry_failed=retry_failed,
-                             progress=bar.collect_event)
+                             progress=bar.collect_event, device=dev)
     if result.failed:
         _warn([f"{result.failed} architecture(s) failed (kept in {result.failed_records}): "
                + "; ".join(result.failures[:3])])

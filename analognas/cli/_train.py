@@ -20,11 +20,14 @@ TestSizeOpt = Annotated[int | None, typer.Option(help="Test images.")]
 BatchOpt = Annotated[int | None, typer.Option(help="Batch size (overrides the fidelity).")]
 LrOpt = Annotated[float | None, typer.Option(help="Peak FP32 learning rate (overrides the fidelity).")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of initialisation, shuffling and programming noise.")]
-RecipeOpt = Annotated[str, typer.Option(help="HWA recipe preset: hwa-v2 (protocol v2), hwa-v2-all-analog, hwa-v1, none.")]
+RecipeOpt = Annotated[
+    str, typer.Option(help="HWA recipe preset: hwa-v2 (protocol v2), hwa-v2-all-analog, hwa-v1, none.")
+]
 CacheOpt = Annotated[Path | None, typer.Option(help="Checkpoint cache folder (default runs/cache).")]
 RepeatsOpt = Annotated[int, typer.Option(help="Independent PCM programmings to average.")]
 CompOpt = Annotated[str | None, typer.Option(help="Drift compensation: global, exact-reference or none.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:N.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -80,10 +83,12 @@ def train(
     recipe: RecipeOpt = "hwa-v2",
     seed: SeedOpt = 0,
     cache_dir: CacheOpt = None,
+    device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Train one architecture (cached: a second call reuses the checkpoint)."""
+    from analognas._device import resolve_device
     from analognas._errors import ConfigError
     from analognas.cli._progress import ProgressBar
     from analognas.data import load_dataset
@@ -93,13 +98,14 @@ def train(
 
     if mode not in ("fp32", "hwa"):
         raise ConfigError(f"--mode must be fp32 or hwa, got {mode!r}")
+    dev = resolve_device(device)
     spec = resolve_spec(arch)
     common = _common(dataset, fidelity, epochs, hwa_epochs, train_size, test_size, batch_size, lr, recipe)
     fid = common["fidelity"]
     ds = load_dataset(dataset, data_dir=data_dir, train_size=fid.train_size, test_size=fid.test_size, seed=DATA_SEED)
     store = CheckpointStore(cache_dir)
     with ProgressBar(quiet or json_out) as bar:
-        model, meta, cached = ensure_fp32(spec, ds, fid, seed, store, bar)
+        model, meta, cached = ensure_fp32(spec, ds, fid, seed, store, bar, dev)
         if mode == "hwa":
             model, meta, cached = ensure_hwa(spec, ds, fid, common["recipe"], seed, store, model, bar)
     weights = store.paths(_key(spec, ds.name, mode, common["recipe"], fid, seed))[0]
@@ -111,6 +117,7 @@ def train(
         "cached": cached,
         "checkpoint": str(weights),
         "fidelity": fid.to_dict(),
+        "device": str(dev),
         "metrics": meta["metrics"],
     }
     if json_out:
@@ -152,14 +159,17 @@ def evaluate(
     recipe: RecipeOpt = "hwa-v2",
     seed: SeedOpt = 0,
     cache_dir: CacheOpt = None,
+    device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """FP32, HWA and direct-mapping accuracy after PCM drift (trains whatever is missing)."""
+    from analognas._device import resolve_device
     from analognas.cli._progress import ProgressBar
     from analognas.models import resolve_spec
     from analognas.training import CheckpointStore, evaluate_architecture, evaluation_summary, label_time
 
+    dev = resolve_device(device)
     spec = resolve_spec(arch)
     drift_cfg, times = _drift_config(drift, repeats, compensation, seed)
     common = _common(dataset, fidelity, epochs, hwa_epochs, train_size, test_size, batch_size, lr, recipe)
@@ -171,6 +181,7 @@ def evaluate(
             seed=seed,
             store=CheckpointStore(cache_dir),
             progress=bar,
+            device=dev,
             **common,
         )
     summary = evaluation_summary(ev, times)
@@ -224,20 +235,21 @@ def compare(
         str | None, typer.Option(help="Architecture the others are compared with (default: the last named).")
     ] = None,
     cache_dir: CacheOpt = None,
+    device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Table and accuracy-vs-time plot of several architectures (FP32, HWA, direct), with
     paired differences against a baseline and their 95 % intervals."""
-    from analognas._errors import OutputExistsError
+    from analognas._device import resolve_device
+    from analognas._errors import ConfigError, OutputExistsError
     from analognas.cli._progress import ProgressBar
     from analognas.models import resolve_spec
     from analognas.training import CheckpointStore, compare_architectures
+    from analognas.training._compare import MAX_SEEDS
     from analognas.viz import drift_figure, drift_plot_data, write_html
 
-    from analognas._errors import ConfigError
-    from analognas.training._compare import MAX_SEEDS
-
+    dev = resolve_device(device)
     specs = [resolve_spec(a) for a in archs]
     if not 1 <= seeds <= MAX_SEEDS:
         raise ConfigError(f"--seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
@@ -261,6 +273,7 @@ def compare(
             baseline=base,
             store=CheckpointStore(cache_dir),
             progress=bar,
+            device=dev,
             **common,
         )
     data = result.to_dict()

@@ -135,6 +135,7 @@ def verify_run(
     records: str | Path | None = None,
     runs_dir: Path = DEFAULT_RUNS_DIR,
     progress: Progress | None = None,
+    device: str = "cpu",
 ) -> VerifyResult:
     """Train + drift-evaluate the top `k` candidates; append records; write verified.json.
 
@@ -192,6 +193,7 @@ def verify_run(
             seed=seed,
             store=ckpt,
             progress=progress,
+            device=device,
         )
         wall = time.perf_counter() - t0
         d = ev.to_dict()

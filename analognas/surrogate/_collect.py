@@ -107,6 +107,8 @@ class CollectPlan:
     cache_dir: str | None
     retry_failed: bool
     items: list[tuple[str, dict[str, Any]]]
+    device: str = "cpu"
+    """Resolved torch device of every worker (``resolve_device`` ran in the parent)."""
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True)
@@ -175,7 +177,7 @@ class _Measurer:
         try:
             ev = evaluate_architecture(spec, dataset=self.dataset, fidelity=self.fidelity, recipe=self.recipe,
                                        drift=self.drift, modes=("hwa",), seed=self.plan.seed, store=self.cache,
-                                       progress=step)
+                                       progress=step, device=self.plan.device)
         except TrainingDivergedError as exc:
             return self._fail(key, spec, exc, time.perf_counter() - t0)
         record = make_record(ev.to_dict(), key=key, space=self.space, drift_hash=self.drift.hash(),
@@ -220,6 +222,7 @@ def plan_collection(
     cache_dir: str | Path | None = None,
     retry_failed: bool = False,
     bins: int = DEFAULT_BINS,
+    device: str = "cpu",
 ) -> tuple[CollectPlan, Design]:
     """The design and the measuring settings (hashes fixed here, checked by every worker)."""
     from analognas.analog import DriftEvalConfig, get_recipe
@@ -238,7 +241,7 @@ def plan_collection(
         space=space.to_dict(), space_fingerprint=space.fingerprint, dataset=dataset, data_dir=data_dir,
         fidelity=fidelity.to_dict(), recipe=recipe, recipe_hash=rec.hash(), drift=drift.to_dict(), seed=seed,
         records=str(path), cache_dir=str(cache_dir) if cache_dir is not None else None, retry_failed=retry_failed,
-        items=items,
+        items=items, device=device,
     )
     return plan, design
 
@@ -260,6 +263,7 @@ def collect(
     retry_failed: bool = False,
     bins: int = DEFAULT_BINS,
     progress: Callable[[CollectEvent], None] | None = None,
+    device: str = "cpu",
 ) -> CollectResult:
     """Measure the first `n` architectures of the design of `space` (see module doc).
 
@@ -270,7 +274,7 @@ def collect(
         raise SurrogateError(f"--workers must be >= 1, got {workers}")
     plan, design = plan_collection(space, n=n, fidelity=fidelity, dataset=dataset, recipe=recipe, repeats=repeats,
                                    compensation=compensation, seed=seed, records=records, data_dir=data_dir,
-                                   cache_dir=cache_dir, retry_failed=retry_failed, bins=bins)
+                                   cache_dir=cache_dir, retry_failed=retry_failed, bins=bins, device=device)
     store, fstore = RecordStore(plan.records), RecordStore(failed_path(plan.records))
     keys = [k for k, _ in plan.items]
 

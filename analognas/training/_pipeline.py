@@ -93,6 +93,7 @@ class ArchEvaluation:
     train_seconds: dict[str, float] = field(default_factory=dict)
     eval_seconds: float = 0.0
     cached: dict[str, bool] = field(default_factory=dict)
+    device: str = "cpu"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +116,7 @@ class ArchEvaluation:
             "train_seconds": self.train_seconds,
             "eval_seconds": self.eval_seconds,
             "cached": self.cached,
+            "device": self.device,
         }
 
 
@@ -143,15 +145,25 @@ def _meta(
 
 
 def ensure_fp32(
-    spec: ArchSpec, ds: Dataset, fid: Fidelity, seed: int, store: CheckpointStore, progress: Progress | None = None
+    spec: ArchSpec,
+    ds: Dataset,
+    fid: Fidelity,
+    seed: int,
+    store: CheckpointStore,
+    progress: Progress | None = None,
+    device: torch.device | str = "cpu",
 ) -> tuple[nn.Module, dict[str, Any], bool]:
-    """The FP32 model for this key: from the cache, or trained now and cached."""
+    """The FP32 model for this key (on `device`): from the cache, or trained now and cached.
+
+    Initialisation and shuffling use CPU generators, so a checkpoint does not depend on
+    the device it was trained on beyond floating-point summation order."""
     key = CheckpointKey(spec.arch_id, ds.name, "fp32", "none", fid.fp32_hash(), seed)
     model = _seeded_model(spec, ds, seed)
     hit = store.load(key, spec)
     if hit is not None:
         model.load_state_dict(hit[0])
-        return model.eval(), hit[1], True
+        return model.to(device).eval(), hit[1], True
+    model.to(device)
     res = train_model(
         model,
         ds.train,
@@ -188,7 +200,8 @@ def ensure_hwa(
     fp32: nn.Module,
     progress: Progress | None = None,
 ) -> tuple[nn.Module, dict[str, Any], bool]:
-    """The HWA fine-tuned analog model: from the cache, or fine-tuned from `fp32` now."""
+    """The HWA fine-tuned analog model: from the cache, or fine-tuned from `fp32` now (on
+    `fp32`'s device)."""
     key = CheckpointKey(spec.arch_id, ds.name, "hwa", recipe.hash(), fid.hash(), seed)
     # training noise comes from its own seeded generator, never from torch's global RNG
     model = to_analog(fp32, recipe, generator=torch.Generator().manual_seed(seed + 7919))
@@ -273,8 +286,13 @@ def evaluate_architecture(
     seed: int = 0,
     store: CheckpointStore | None = None,
     progress: Progress | None = None,
+    device: torch.device | str = "cpu",
 ) -> ArchEvaluation:
-    """Everything `analognas evaluate` reports for one architecture (trains what is missing)."""
+    """Everything `analognas evaluate` reports for one architecture (trains what is missing).
+
+    `device` runs training, the analog fast path and inference there; PCM programming and
+    drift physics stay on the CPU (small tensors, aihwkit's CPU RNG), so a programmed chip
+    is the same whatever the device."""
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise ConfigError(f"unknown mode {bad[0]!r}; choose from {', '.join(MODES)}")
@@ -288,7 +306,7 @@ def evaluate_architecture(
     )
     drift = with_avm_times(drift)
     c = cost(spec, ds.input_shape, ds.num_classes)
-    fp32, fp32_meta, fp32_cached = ensure_fp32(spec, ds, fidelity, seed, store, progress)
+    fp32, fp32_meta, fp32_cached = ensure_fp32(spec, ds, fidelity, seed, store, progress, device)
     result = ArchEvaluation(
         spec=spec,
         dataset=ds.describe(),
@@ -300,6 +318,7 @@ def evaluate_architecture(
         params=c.params,
         macs=c.macs,
         tiles=c.tiles,
+        device=str(torch.device(device)),
     )
     result.train_seconds["fp32"] = float(fp32_meta["metrics"]["train_seconds"])
     result.cached["fp32"] = fp32_cached
