@@ -43,6 +43,7 @@ def main() -> int:
     ap.add_argument("--cache-dir", default=str(ROOT / "benchmarks/results/standard-cache"))
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--test-size", type=int, default=2000)
+    ap.add_argument("--device", default="cpu", help="device of the fast path (aihwkit stays on the CPU)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -61,6 +62,7 @@ def main() -> int:
         to_aihwkit_rpu_config,
         to_analog,
     )
+    from analognas._device import resolve_device
     from analognas.data import load_dataset
     from analognas.models import resolve_spec
     from analognas.training import CheckpointStore, ensure_fp32, get_fidelity
@@ -144,8 +146,10 @@ def main() -> int:
     cfg = DriftEvalConfig(times=TIMES, repeats=args.repeats)
     fast = to_analog(net, recipe)
     calibrate_input_ranges(fast, calib)
+    device = resolve_device(args.device)
     t0 = time.perf_counter()
-    ours = drift_accuracy(fast, cfg, x, y, batch_size=500)
+    ours = drift_accuracy(fast.to(device), cfg, x.to(device), y.to(device), batch_size=500)
+    fast.cpu()
     ours_s = time.perf_counter() - t0
     print(f"fast path: {[round(100 * m, 2) for m in ours.mean]} in {ours_s:.0f} s", flush=True)
     ref = aihwkit_model(recipe, cfg, fast)
@@ -203,6 +207,7 @@ def main() -> int:
         "pcm": rows,
         "seconds": {"fast": ours_s, "aihwkit": theirs_s},
         "threads": torch.get_num_threads(),
+        "device": str(device),
         "command": "python benchmarks/equivalence_resnet.py " + " ".join(sys.argv[1:]),
     }
     if args.out:
