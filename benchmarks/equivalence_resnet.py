@@ -51,6 +51,7 @@ def main() -> int:
     from aihwkit.nn.conversion import convert_to_analog
     from scipy.stats import t as student_t
 
+    from analognas._device import resolve_device
     from analognas.analog import (
         DriftEvalConfig,
         PeripheryParameter,
@@ -62,7 +63,6 @@ def main() -> int:
         to_aihwkit_rpu_config,
         to_analog,
     )
-    from analognas._device import resolve_device
     from analognas.data import load_dataset
     from analognas.models import resolve_spec
     from analognas.training import CheckpointStore, ensure_fp32, get_fidelity
