@@ -352,3 +352,41 @@ def test_auto_device_is_cpu_here_and_results_say_so() -> None:
 
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert resolve_device("auto").type == expected and resolve_device("CPU").type == "cpu"
+
+
+def _limited_run(args: list[str], cwd, limit: int):
+    """Run the CLI in a subprocess whose file-size limit makes any larger write fail (EFBIG),
+    the same way a full disk fails a write: a real kernel error, no mock."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    code = "from analognas.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
+                          preexec_fn=limit_files, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "args, target",
+    [
+        (["export", "T500", "--out", "out/t500.py"], "out/t500.py"),
+        (["dashboard", "resnet_like-accuracy-s0", "--out", "out/d.html"], "out/d.html"),
+    ],
+)
+def test_a_failed_write_leaves_no_temp_file(tmp_path, args, target) -> None:
+    """A write that fails half-way: one line naming the output, exit 2, no temp file left."""
+    if args[0] == "dashboard":
+        res = _limited_run(["search", "--budget", "4", "--runs-dir", "runs"], tmp_path, 1 << 30)
+        assert res.returncode == 0, res.stderr
+        args = [*args, "--runs-dir", "runs"]
+    res = _limited_run(args, tmp_path, 4096)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot write {target}: File too large"), res.stderr
+    out = tmp_path / "out"
+    assert not out.exists() or list(out.iterdir()) == []

@@ -241,6 +241,7 @@ def compare(
 ) -> None:
     """Table and accuracy-vs-time plot of several architectures (FP32, HWA, direct), with
     paired differences against a baseline and their 95 % intervals."""
+    from analognas._atomic import write_atomic
     from analognas._device import resolve_device
     from analognas._errors import ConfigError, OutputExistsError
     from analognas.cli._progress import ProgressBar
@@ -284,7 +285,7 @@ def compare(
     )
     html = write_html([drift_figure(series, title)], target, title, force=True)
     json_path = html.with_suffix(".json")
-    json_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_atomic(json_path, json.dumps(data, indent=2, sort_keys=True) + "\n")
     if json_out:
         print_json({"html": str(html), "json": str(json_path), "rows": result.rows, "differences": result.differences})
         return

@@ -10,11 +10,10 @@ from __future__ import annotations
 import ast
 import inspect
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analognas._atomic import write_atomic
 from analognas._errors import CheckpointError, OutputExistsError, SpecError
 from analognas.models import _blocks
 from analognas.space import ArchSpec
@@ -70,18 +69,6 @@ def build_model(weights: str | None = WEIGHTS) -> nn.Module:
     return header + _blocks_source() + footer
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; an export is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_model(
     spec: ArchSpec,
     out: str | Path,
@@ -133,10 +120,21 @@ def export_model(
     source = export_source(spec, input_shape, num_classes, weights_path.name if weights_path else None)
     # like `dashboard --out`: a missing folder is made, once every check above has passed
     module_path.parent.mkdir(parents=True, exist_ok=True)
+    files: list[tuple[Path, bytes | str]] = [(spec_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")]
     if state_bytes is not None and weights_path is not None:
-        _atomic_write(weights_path, state_bytes)
-    _atomic_write(spec_path, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
-    _atomic_write(module_path, source.encode())
+        files.insert(0, (weights_path, state_bytes))
+    files.append((module_path, source))
+    written: list[Path] = []
+    try:
+        for path, data in files:
+            write_atomic(path, data)
+            written.append(path)
+    except BaseException:
+        # an export is its files together: remove the new ones this call wrote
+        for path in written:
+            if str(path) not in existing:
+                path.unlink(missing_ok=True)
+        raise
     return ExportResult(module_path, spec_path, weights_path, spec.arch_id, tuple(dropped))
 
 

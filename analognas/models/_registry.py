@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analognas._atomic import write_atomic
 from analognas._errors import SpecError, UnknownArchitectureError
 from analognas.space import ArchSpec
 
@@ -130,7 +131,7 @@ def save_to_zoo_file(
     run, surrogate, predicted metrics) is stored beside it and ignored when loading.
     Refusing to overwrite is the caller's decision (`analognas register --force`).
     """
-    import tempfile
+
 
     p = Path(path)
     entries: list[Any] = []
@@ -147,10 +148,6 @@ def save_to_zoo_file(
         item["meta"] = meta
     entries = [e for e in entries if not (isinstance(e, dict) and str(e.get("name", "")).lower() == name.lower())]
     entries.append(item)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps({"entries": entries}, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, p)
+    write_atomic(p, json.dumps({"entries": entries}, indent=2, sort_keys=True) + "\n", mode=None)
     _LOADED_FILES.discard(str(p))  # the next lookup re-reads the file
     return p

@@ -10,13 +10,12 @@ between invocations (a larger budget extends a finished run).
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analognas._atomic import write_atomic
 from analognas._errors import ConfigError, OutputExistsError
 
 RUN_FORMAT = 1
@@ -37,28 +36,9 @@ def check_run_name(name: str) -> str:
     return name
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_text_atomic(path: Path, text: str) -> Path:
-    """Write via a temp file and rename, so a reader (or a kill) never sees half a file.
-
-    The temp file is made private by `mkstemp`; the result gets the usual 0666 & ~umask.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write via a temp file and rename (``write_atomic``), with the usual 0666 & ~umask."""
+    return write_atomic(path, text, mode=None)
 
 
 def write_json_atomic(path: Path, data: Any) -> Path:

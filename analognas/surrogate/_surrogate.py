@@ -16,8 +16,6 @@ version that would silently change the model is refused instead of trusted.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from analognas._atomic import write_atomic
 from analognas._errors import OutputExistsError
 from analognas.space import ArchSpec, SearchSpace
 from analognas.surrogate._errors import SurrogateError
@@ -311,17 +310,7 @@ def save_surrogate(sur: Surrogate, path: str | Path, *, force: bool = False) -> 
     if target.exists() and not force:
         raise OutputExistsError(f"{target} already exists; use --force to overwrite")
     text = json.dumps(sur.to_dict(), indent=1, sort_keys=True, allow_nan=False) + "\n"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, text, mode=None)
     sur.path = target
     return target
 

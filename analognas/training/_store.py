@@ -14,7 +14,6 @@ import io
 import json
 import os
 import platform
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import torch
 
+from analognas._atomic import write_atomic
 from analognas._errors import CheckpointError, ConfigError
 from analognas._safe_load import load_tensors
 from analognas.space import ArchSpec
@@ -58,20 +58,6 @@ class CheckpointKey:
         return f"{self.mode}-r{self.recipe_hash}-f{self.fidelity_hash}-s{self.seed}"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class CheckpointStore:
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
@@ -98,9 +84,9 @@ class CheckpointStore:
         weights, meta_path = self.paths(key)
         buf = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
-        _atomic_write(weights, buf.getvalue())
+        write_atomic(weights, buf.getvalue())
         full = {**meta, "key": key.__dict__, "weights": weights.name, "versions": package_versions()}
-        _atomic_write(meta_path, (json.dumps(full, indent=2, sort_keys=True) + "\n").encode())
+        write_atomic(meta_path, json.dumps(full, indent=2, sort_keys=True) + "\n")
         return weights
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from analognas._atomic import write_atomic
 from analognas._errors import OutputExistsError
 
 
@@ -26,9 +25,4 @@ def write_html(figures: list, path: str | Path, title: str, force: bool = False,
         "<style>body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px}</style></head><body>"
         f"<h1>{title}</h1>{intro}" + "\n".join(parts) + "</body></html>\n"
     )
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(html)
-    os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a report is meant to be shared
-    os.replace(tmp, out)
-    return out
+    return write_atomic(out, html)  # 0644: a report is meant to be shared
