@@ -390,3 +390,13 @@ def test_a_failed_write_leaves_no_temp_file(tmp_path, args, target) -> None:
     assert len(lines) == 1 and lines[0].startswith(f"error: cannot write {target}: File too large"), res.stderr
     out = tmp_path / "out"
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_verify_fidelity_names_are_the_fidelities() -> None:
+    from analognas.search import check_verify_fidelity
+    from analognas.training import FIDELITIES
+
+    for name in FIDELITIES:
+        assert check_verify_fidelity(name) == name
+    with pytest.raises(ConfigError, match="choose one of"):
+        check_verify_fidelity("ultra")

@@ -12,7 +12,7 @@ from analognas.cli._app import app, print_json
 
 DatasetOpt = Annotated[str, typer.Option(help="fashion-mnist (offline default) or cifar10.")]
 DataDirOpt = Annotated[str | None, typer.Option(help="Folder with the dataset files (IDX or cifar-10-batches-py).")]
-FidelityOpt = Annotated[str, typer.Option(help="Named protocol: smoke, low, medium, high, standard (v2).")]
+FidelityOpt = Annotated[str, typer.Option(help="Named protocol: smoke, low, medium, high (v1); quick, standard (v2).")]
 EpochsOpt = Annotated[int | None, typer.Option(help="FP32 epochs (overrides the fidelity).")]
 HwaEpochsOpt = Annotated[int | None, typer.Option(help="HWA fine-tuning epochs (overrides the fidelity).")]
 TrainSizeOpt = Annotated[int | None, typer.Option(help="Training images (class-balanced subset).")]

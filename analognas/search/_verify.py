@@ -94,7 +94,7 @@ def check_verify_fidelity(fidelity: Any) -> Any:
         return fidelity
     from analognas._errors import ConfigError as _CE
 
-    names = ("smoke", "low", "medium", "high")
+    names = ("smoke", "low", "medium", "high", "quick", "standard")  # FIDELITIES, without importing torch
     if fidelity not in names:
         raise _CE(f"--verify-fidelity {fidelity!r}: choose one of {', '.join(names)}")
     return fidelity
