@@ -4,7 +4,7 @@ Four measurements, each in its own subprocess (so peak RSS is per measurement) w
 same thread count and the same glibc malloc settings:
 
 * ``digital_train``: SGD step of the plain model (forward, backward, step);
-* ``hwa_train``: the same step after ``to_analog(model, hwa-v1)`` (input ranges already
+* ``hwa_train``: the same step after ``to_analog(model, RECIPE)`` (``--recipe``, default hwa-v2) (input ranges already
   initialised, i.e. steady state after the first ``init_from_data`` batches), plus
   ``clip_weights_``;
 * ``digital_eval``: ``eval()`` forward under ``no_grad``;
@@ -47,7 +47,7 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def _worker(name: str, batch: int, warmup: int, iters: int, model_name: str) -> dict:
+def _worker(name: str, batch: int, warmup: int, iters: int, model_name: str, recipe: str = "hwa-v2") -> dict:
     import aihwkit.inference  # noqa: F401  (same imports in every worker: fair RSS)
     import torch
 
@@ -66,7 +66,7 @@ def _worker(name: str, batch: int, warmup: int, iters: int, model_name: str) -> 
     x = torch.randn(batch, 3, 32, 32)
     y = torch.randint(0, 10, (batch,))
     if name in ("hwa_train", "analog_eval"):
-        model = to_analog(model, get_recipe("hwa-v1"), generator=torch.Generator().manual_seed(0))
+        model = to_analog(model, get_recipe(recipe), generator=torch.Generator().manual_seed(0))
         calibrate_input_ranges(model, x)
 
     times: list[float] = []
@@ -119,7 +119,7 @@ def _run_worker(name: str, args: argparse.Namespace) -> dict:
     cmd = [
         sys.executable, os.path.abspath(__file__), "--worker", name, "--threads", str(args.threads),
         "--batch", str(args.batch), "--warmup", str(args.warmup), "--iters", str(args.iters),
-        "--model", args.model,
+        "--model", args.model, "--recipe", args.recipe,
     ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
@@ -135,6 +135,7 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--model", default="resnet32")
+    ap.add_argument("--recipe", default="hwa-v2")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     ap.add_argument("--worker", choices=MEASUREMENTS, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -143,7 +144,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-        print(json.dumps(_worker(args.worker, args.batch, args.warmup, args.iters, args.model)))
+        print(json.dumps(_worker(args.worker, args.batch, args.warmup, args.iters, args.model, args.recipe)))
         return
 
     best: dict[str, dict] = {}
@@ -166,6 +167,7 @@ def main() -> None:
     mem = {m: best[m]["peak_rss_mb"] for m in MEASUREMENTS}
     result = {
         "model": args.model,
+        "recipe": args.recipe,
         "batch": args.batch,
         "threads": args.threads,
         "train_ratio": sec["hwa_train"] / sec["digital_train"],
@@ -187,7 +189,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{args.model}, batch {args.batch}, {args.threads} threads, best of {args.rounds} rounds")
+    print(f"{args.model}, recipe {args.recipe}, batch {args.batch}, {args.threads} threads,"
+          f" best of {args.rounds} rounds")
     print(f"{'measurement':<15}{'seconds':>10}{'peak RSS MB':>14}")
     for m in MEASUREMENTS:
         print(f"{m:<15}{sec[m]:>10.4f}{mem[m]:>14.0f}")
