@@ -400,3 +400,31 @@ def test_verify_fidelity_names_are_the_fidelities() -> None:
         assert check_verify_fidelity(name) == name
     with pytest.raises(ConfigError, match="choose one of"):
         check_verify_fidelity("ultra")
+
+
+def test_an_installed_wheel_finds_its_spaces_and_surrogate(tmp_path) -> None:
+    """Build the real wheel, install it under a fresh prefix, and run the README's main
+    command from an empty folder with that installed copy (not this checkout)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    wheels, prefix, work = tmp_path / "wheels", tmp_path / "prefix", tmp_path / "work"
+    work.mkdir()
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(root)],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = wheels.glob("analognas-*.whl")
+    subprocess.run([*pip, "install", "--no-deps", "--no-compile", "--prefix", str(prefix), str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    site = next(prefix.glob("lib/python3*/site-packages"))
+    code = (
+        f"import sys; sys.prefix = {str(prefix)!r}; import analognas, analognas._shipped as s;"
+        f" assert analognas.__file__.startswith({str(site)!r}), analognas.__file__;"
+        " from analognas.cli import main; sys.argv = ['analognas', 'search', '--budget', '5', '-q', '--json']; main()"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1", "HOME": str(tmp_path)}
+    res = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (work / "runs").is_dir() and not (work / "surrogates").exists()

@@ -19,14 +19,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from analognas._errors import SpaceError
+from analognas._shipped import shipped_dir
 from analognas.space._cost import DEFAULT_TILE_SIZE, Cost, cost
 from analognas.space._spec import LIMITS, ArchSpec, BlockType, Shortcut, StageSpec
 
 #: Largest stage widening factor a space may declare (widths are also capped by LIMITS).
 MAX_WIDEN = 16.0
 
-#: Where the project's own spaces live (a repository folder, next to the package).
-SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+#: Where the project's own spaces live (next to the package, or installed data files).
+SPACES_DIR = shipped_dir("search_spaces")
 
 
 @dataclass(frozen=True)

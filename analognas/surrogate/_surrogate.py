@@ -25,6 +25,7 @@ import numpy as np
 
 from analognas._atomic import write_atomic
 from analognas._errors import OutputExistsError
+from analognas._shipped import shipped_dir
 from analognas.space import ArchSpec, SearchSpace
 from analognas.surrogate._errors import SurrogateError
 from analognas.surrogate._features import FeatureSchema, feature_indices
@@ -34,7 +35,7 @@ SURROGATE_FORMAT = "analognas.surrogate/1"
 SURROGATES_DIR = Path("surrogates")
 #: The surrogates shipped with the package, found from the package itself, so the README's
 #: main command works from any folder; the user's own `./surrogates/` is searched first.
-SHIPPED_SURROGATES_DIR = Path(__file__).resolve().parents[2] / "surrogates"
+SHIPPED_SURROGATES_DIR = shipped_dir("surrogates")
 CHECK_ROWS = 16
 
 
