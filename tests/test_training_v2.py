@@ -255,6 +255,16 @@ def test_unwritable_outputs_give_one_line_naming_the_path(tmp_path) -> None:  # 
             ["dashboard", str(tmp_path / "resnet_like-accuracy-s0"), "--out", "/sys/analognas-d.html"],
             "/sys/analognas-d",
         ),
+        (
+            ["evaluate", "T500", "--fidelity", "smoke", "--epochs", "1", "--train-size", "64", "--test-size", "32",
+             "--repeats", "1", "--cache-dir", "/sys/analognas-cache", "-q"],
+            "/sys/analognas-cache",
+        ),
+        (
+            ["collect", "--space", "tiny", "--n", "1", "--fidelity", "smoke", "--train-size", "64", "--test-size",
+             "32", "--repeats", "1", "--records", "/sys/analognas-r.jsonl", "--cache-dir", str(tmp_path / "c"), "-q"],
+            "/sys/analognas-r",
+        ),
     ]
     for args, needle in cases:
         res = runner.invoke(app, args)
