@@ -18,6 +18,34 @@ def _isolated_user_zoo(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     monkeypatch.setenv("ANALOGNAS_ZOO", str(tmp_path_factory.mktemp("zoo") / "zoo.json"))
 
 
+@pytest.fixture(scope="session")
+def resnet_surrogate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A surrogate of `resnet_like` fitted on 80 records written here."""
+    from analognas.space import load_space
+    from tests.test_search_support import fit_and_save, write_records
+
+    d = tmp_path_factory.mktemp("sur_resnet")
+    space = load_space("resnet_like")
+    rec = write_records(d / "records" / "resnet_like-fashion-mnist-synthetic.jsonl", space, 80, seed=1)
+    return fit_and_save(rec, space, d / "resnet_like-test.json")
+
+
+@pytest.fixture(scope="session")
+def tiny_surrogate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A surrogate of `tiny` whose records carry the real fidelity/recipe/drift hashes of a
+    very small smoke protocol, so `--verify` measurements join its cohort."""
+    from analognas.space import load_space
+    from tests.test_search_support import fit_and_save, verify_protocol, write_records
+
+    d = tmp_path_factory.mktemp("sur_tiny")
+    space = load_space("tiny")
+    fid, recipe, drift = verify_protocol()
+    rec = write_records(
+        d / "records" / "tiny-fashion-mnist-smoke.jsonl", space, 40, seed=2, fidelity=fid, recipe=recipe, drift=drift
+    )
+    return fit_and_save(rec, space, d / "tiny-test.json")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     try:
         import torch

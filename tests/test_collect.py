@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from analognas.cli import app
@@ -122,3 +124,28 @@ def test_worker_processes_share_the_design(tmp_path: Path) -> None:
     got = RecordStore(tmp_path / "r.jsonl").read()
     assert got.bad_lines == [] and len({r["key"] for r in got.records}) == 2 == len(got.records)
     assert not list(tmp_path.glob(".r.jsonl.run-*"))  # the workers' plan and logs are cleaned up
+
+
+def test_pipeline_evaluator_is_the_evaluator_collect_uses(tmp_path: Path) -> None:
+    """The Evaluator seam: a spec and a protocol in, a frozen record out, keyed like collect's."""
+    from analognas.analog import DriftEvalConfig, get_recipe
+    from analognas.space import load_space
+    from analognas.surrogate import Evaluator, MeasureProtocol, PipelineEvaluator, Record, record_key
+    from analognas.training import CheckpointStore, get_fidelity
+    from analognas.training._pipeline import with_avm_times
+
+    space = load_space("tiny")
+    (spec,) = space.sample(np.random.default_rng(0))
+    fid = get_fidelity("smoke").with_overrides(train_size=64, test_size=32)
+    drift = with_avm_times(DriftEvalConfig(repeats=1))
+    protocol = MeasureProtocol("fashion-mnist", fid, get_recipe("hwa-v2"), drift, seed=0)
+    evaluator = PipelineEvaluator(space, store=CheckpointStore(tmp_path))
+    assert isinstance(evaluator, Evaluator)
+    rec = evaluator.evaluate(spec, protocol)
+    assert isinstance(rec, Record) and rec.arch_id == spec.arch_id
+    assert rec.key == record_key(spec.arch_id, fid.hash(), get_recipe("hwa-v2").hash(), drift.hash(), 0)
+    d = rec.to_dict()
+    assert d["recipe_hash"] == get_recipe("hwa-v2").hash() and d["accuracy"]["times"] == list(drift.times)
+    with pytest.raises(TypeError):
+        rec.data["key"] = "other"  # type: ignore[index]
+    assert Record.from_dict(d) == rec

@@ -28,7 +28,6 @@ from analognas.viz import (
     verification_plot_data,
     write_search_dashboard,
 )
-from tests.test_search_support import resnet_surrogate_fixture  # noqa: F401
 
 CHROMIUM = os.environ.get("ANALOGNAS_CHROMIUM", "/usr/bin/chromium")
 

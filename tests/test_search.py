@@ -28,7 +28,7 @@ from analognas.search import (
     run_search,
 )
 from analognas.space import load_space
-from tests.test_search_support import journal_trials, resnet_surrogate_fixture, tiny_surrogate_fixture  # noqa: F401
+from tests.test_search_support import journal_trials
 
 
 class Recording:

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from analognas.cli import app
-from tests.test_search_support import cli, cli_env, resnet_surrogate_fixture, tiny_surrogate_fixture  # noqa: F401
+from tests.test_search_support import cli, cli_env
 
 runner = CliRunner()
 

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_search_support import (  # noqa: F401
+from tests.test_search_support import (
     PgCluster,
     journal_trials,
     postgres_cluster,
-    resnet_surrogate_fixture,
     start_cli,
     wait_for,
 )

@@ -121,42 +121,6 @@ def fit_and_save(records: Path, space: Any, out: Path, folds: int = 3) -> Path:
     return save_surrogate(result.surrogate, out, force=True)
 
 
-_MADE: dict[str, Path] = {}
-"""Session cache: test modules import the fixtures, which makes one definition per module."""
-
-
-@pytest.fixture(scope="session", name="resnet_surrogate")
-def resnet_surrogate_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A surrogate of `resnet_like` fitted on 80 records written here."""
-    from analognas.space import load_space
-
-    if "resnet" in _MADE:
-        return _MADE["resnet"]
-    d = tmp_path_factory.mktemp("sur_resnet")
-    space = load_space("resnet_like")
-    rec = write_records(d / "records" / "resnet_like-fashion-mnist-synthetic.jsonl", space, 80, seed=1)
-    _MADE["resnet"] = fit_and_save(rec, space, d / "resnet_like-test.json")
-    return _MADE["resnet"]
-
-
-@pytest.fixture(scope="session", name="tiny_surrogate")
-def tiny_surrogate_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A surrogate of `tiny` whose records carry the real fidelity/recipe/drift hashes of a
-    very small smoke protocol, so `--verify` measurements join its cohort."""
-    from analognas.space import load_space
-
-    if "tiny" in _MADE:
-        return _MADE["tiny"]
-    d = tmp_path_factory.mktemp("sur_tiny")
-    space = load_space("tiny")
-    fid, recipe, drift = verify_protocol()
-    rec = write_records(
-        d / "records" / "tiny-fashion-mnist-smoke.jsonl", space, 40, seed=2, fidelity=fid, recipe=recipe, drift=drift
-    )
-    _MADE["tiny"] = fit_and_save(rec, space, d / "tiny-test.json")
-    return _MADE["tiny"]
-
-
 def verify_protocol() -> tuple[Any, Any, Any]:
     """The smallest honest measuring protocol: smoke fidelity on 128/64 images, 2 chips."""
     from analognas.analog import DriftEvalConfig, get_recipe

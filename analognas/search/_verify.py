@@ -12,7 +12,6 @@ This is the only part of the search package that imports torch (inside `verify_r
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,10 +142,15 @@ def verify_run(
     settings come from the run's surrogate, so the records join the surrogate's cohort.
     """
     from analognas.analog import DriftEvalConfig, get_recipe
-    from analognas.space import depth
-    from analognas.surrogate import RecordStore, default_records_path, load_surrogate, record_key
-    from analognas.surrogate._records import make_record
-    from analognas.training import CheckpointStore, evaluate_architecture, get_fidelity, package_versions
+    from analognas.surrogate import (
+        MeasureProtocol,
+        PipelineEvaluator,
+        RecordStore,
+        default_records_path,
+        load_surrogate,
+        record_targets,
+    )
+    from analognas.training import CheckpointStore, get_fidelity
 
     r = load_run(run, runs_dir)
     cands = top_candidates(r, k)
@@ -176,62 +180,36 @@ def verify_run(
         )
     store = RecordStore(path)
     have = store.keys()
-    ckpt = CheckpointStore(cache_dir)
-    versions = package_versions()
+    protocol = MeasureProtocol(dataset, fid, recipe, drift, seed, data_dir, device)
+    evaluator = PipelineEvaluator(r.space, store=CheckpointStore(cache_dir), progress=progress)
     items, appended = [], 0
     for cand in cands:
         assert cand.spec is not None
-        t0 = time.perf_counter()
-        ev = evaluate_architecture(
-            cand.spec,
-            dataset=dataset,
-            data_dir=data_dir,
-            fidelity=fid,
-            recipe=recipe,
-            drift=drift,
-            modes=("hwa",),
-            seed=seed,
-            store=ckpt,
-            progress=progress,
-            device=device,
-        )
-        wall = time.perf_counter() - t0
-        d = ev.to_dict()
-        key = record_key(cand.arch_id, fid.hash(), recipe.hash(), drift.hash(), seed)
+        measured = evaluator.evaluate(cand.spec, protocol)
+        key = measured.key
         if key not in have:
-            store.append(
-                make_record(
-                    d,
-                    key=key,
-                    space=r.space,
-                    drift_hash=drift.hash(),
-                    depth=depth(cand.spec),
-                    wall_seconds=wall,
-                    versions=versions,
-                )
-            )
+            store.append(measured.to_dict())
             have.add(key)
             appended += 1
-        curve = ev.curves["hwa"]
-        acc, spread = curve.at(sur.drift_time)
+        rec = measured.to_dict()
+        targets = record_targets(rec, sur.drift_time)
+        if isinstance(targets, str):
+            raise ConfigError(f"{cand.arch_id}: measurement unusable ({targets})")
+        acc, spread = targets["accuracy"], targets["spread"]
         items.append(
             Verification(
                 arch_id=cand.arch_id,
                 number=cand.number,
                 spec=cand.spec.to_dict(include_name=False),
                 predicted=dict(cand.predicted),
-                measured={
-                    "accuracy": (acc, spread),
-                    "avm": (float(curve.avm), None) if curve.avm is not None else (float("nan"), None),
-                    "spread": (spread, None),
-                },
+                measured={"accuracy": (acc, spread), "avm": (targets["avm"], None), "spread": (spread, None)},
                 fidelity=fid.name,
                 seed=seed,
-                params=ev.params,
-                tiles=ev.tiles,
-                wall_seconds=wall,
+                params=int(rec["params"]),
+                tiles=int(rec["tiles"]),
+                wall_seconds=float(rec["wall_seconds"]),
                 record_key=key,
-                cached=bool(ev.cached.get("hwa")),
+                cached=bool(rec["cached"].get("hwa")),
             )
         )
     previous = []

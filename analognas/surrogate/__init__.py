@@ -23,6 +23,7 @@ from __future__ import annotations
 from analognas.surrogate._collect import CollectEvent, CollectPlan, CollectResult, collect, plan_collection
 from analognas.surrogate._design import Design, bin_label, design_architectures
 from analognas.surrogate._errors import SpaceMismatchError, SurrogateError
+from analognas.surrogate._evaluator import Evaluator, MeasureProtocol, PipelineEvaluator, Record
 from analognas.surrogate._features import FEATURE_SETS, FeatureSchema, encode_fast
 from analognas.surrogate._fit import FitResult, calibrate, cross_validate, fit_surrogate, rank_agreement
 from analognas.surrogate._models import MODEL_KINDS
@@ -58,9 +59,13 @@ __all__ = [
     "CollectPlan",
     "CollectResult",
     "Design",
+    "Evaluator",
     "FeatureSchema",
     "FitResult",
+    "MeasureProtocol",
+    "PipelineEvaluator",
     "Prediction",
+    "Record",
     "RecordSet",
     "RecordStore",
     "SpaceMismatchError",

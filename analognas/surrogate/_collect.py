@@ -30,14 +30,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analognas.space import ArchSpec, SearchSpace, depth, space_from_dict
+from analognas.space import ArchSpec, SearchSpace, space_from_dict
 from analognas.surrogate._design import DEFAULT_BINS, Design, design_architectures
 from analognas.surrogate._errors import SurrogateError
+from analognas.surrogate._evaluator import MeasureProtocol, PipelineEvaluator
 from analognas.surrogate._records import (
     ONE_DAY,
     RECORD_FORMAT,
     default_records_path,
-    make_record,
     record_key,
     record_targets,
     utc_now,
@@ -167,21 +167,22 @@ class _Measurer:
 
     def _measure(self, key: str, spec: ArchSpec, on_step: Callable[[str], None] | None) -> str:
         from analognas._errors import TrainingDivergedError
-        from analognas.training import evaluate_architecture
 
         def step(done: int, total: int, desc: str) -> None:
             if on_step is not None:
                 on_step(desc)
 
         t0 = time.perf_counter()
+        protocol = MeasureProtocol(self.plan.dataset, self.fidelity, self.recipe, self.drift, self.plan.seed,
+                                   self.plan.data_dir, self.plan.device)
+        evaluator = PipelineEvaluator(self.space, store=self.cache, dataset=self.dataset, progress=step)
         try:
-            ev = evaluate_architecture(spec, dataset=self.dataset, fidelity=self.fidelity, recipe=self.recipe,
-                                       drift=self.drift, modes=("hwa",), seed=self.plan.seed, store=self.cache,
-                                       progress=step, device=self.plan.device)
+            measured = evaluator.evaluate(spec, protocol)
         except TrainingDivergedError as exc:
             return self._fail(key, spec, exc, time.perf_counter() - t0)
-        record = make_record(ev.to_dict(), key=key, space=self.space, drift_hash=self.drift.hash(),
-                             depth=depth(spec), wall_seconds=time.perf_counter() - t0, versions=self.versions)
+        if measured.key != key:
+            raise SurrogateError(f"{spec.arch_id}: measured under key {measured.key}, planned {key}")
+        record = measured.to_dict()
         bad = [t for t in self.drift.times if isinstance(record_targets(record, t), str)]
         if bad:
             return self._fail(key, spec, ValueError(f"non-finite accuracy at {bad[0]:g} s"), record["wall_seconds"])
