@@ -415,6 +415,7 @@ def test_verify_fidelity_names_are_the_fidelities() -> None:
 def test_an_installed_wheel_finds_its_spaces_and_surrogate(tmp_path) -> None:
     """Build the real wheel, install it under a fresh prefix, and run the README's main
     command from an empty folder with that installed copy (not this checkout)."""
+    import shutil
     import subprocess
     import sys
     from pathlib import Path
@@ -423,12 +424,27 @@ def test_an_installed_wheel_finds_its_spaces_and_surrogate(tmp_path) -> None:
     wheels, prefix, work = tmp_path / "wheels", tmp_path / "prefix", tmp_path / "work"
     work.mkdir()
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(root)],
+    build = tmp_path / "src"
+    shutil.copytree(root, build, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "logs", "build", "*.egg-info",
+                                                               "benchmarks", "__pycache__", ".ruff_cache"))
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(build)],
                    check=True, capture_output=True, timeout=300)
     (wheel,) = wheels.glob("analognas-*.whl")
-    subprocess.run([*pip, "install", "--no-deps", "--no-compile", "--prefix", str(prefix), str(wheel)],
-                   check=True, capture_output=True, timeout=300)
-    site = next(prefix.glob("lib/python3*/site-packages"))
+    # install by hand, as an installer lays a wheel out (purelib -> site-packages, the
+    # .data/data tree -> the prefix): `pip install --prefix` would uninstall the
+    # environment's own (editable) analognas first
+    import zipfile
+
+    site = prefix / "lib" / "python3.11" / "site-packages"
+    with zipfile.ZipFile(wheel) as zf:
+        for name in zf.namelist():
+            head, _, rest = name.partition(".data/data/")
+            dest = prefix / rest if rest and "/" not in head else site / name
+            if name.endswith("/"):
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(zf.read(name))
+    assert (prefix / "share" / "analognas" / "search_spaces" / "resnet_like.toml").is_file()
     code = (
         f"import sys; sys.prefix = {str(prefix)!r}; import analognas, analognas._shipped as s;"
         f" assert analognas.__file__.startswith({str(site)!r}), analognas.__file__;"
