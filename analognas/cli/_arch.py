@@ -139,7 +139,7 @@ def space_show(
     if rows:
         t = Table("id", "stem", "stages (width x blocks x branches, type)", "params", "MACs", "tiles")
         for s, r in zip(specs, rows):
-            st = ", ".join(f"{x.width}x{x.blocks}x{x.branches} {x.block.value[:4]}" for x in s.stages)
+            st = ", ".join(f"{x.width}x{x.blocks}x{x.branches} {str(x.block)[:4]}" for x in s.stages)
             t.add_row(
                 s.arch_id, f"{s.stem_width} k{s.stem_kernel}", st, f"{r['params']:,}", f"{r['macs']:,}", str(r["tiles"])
             )

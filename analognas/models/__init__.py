@@ -21,12 +21,13 @@ from analognas.models._registry import (
 if TYPE_CHECKING:
     from torch import nn
 
-    from analognas.models._builder import build_model
+    from analognas.models._builder import build_model, register_branch
     from analognas.models._export import ExportResult, export_model
     from analognas.models._metrics import HardwareReport, LayerReport, StageReport, count_macs, hardware_report
 
 _LAZY = {
     "build_model": "analognas.models._builder",
+    "register_branch": "analognas.models._builder",
     "export_model": "analognas.models._export",
     "ExportResult": "analognas.models._export",
     "hardware_report": "analognas.models._metrics",
@@ -70,6 +71,7 @@ __all__ = [
     "list_models",
     "load_zoo_file",
     "register",
+    "register_branch",
     "resolve_spec",
     "user_zoo_path",
 ]

@@ -49,6 +49,14 @@ class BottleneckBranch(nn.Module):
         return self.bn3(self.conv3(x))
 
 
+#: Branch modules by block type: ``(cin, cout, stride, expansion) -> nn.Module`` whose
+#: convolutions are named as the block's ``LayerRow`` suffixes in ``analognas.space``.
+BRANCHES = {
+    "basic": lambda cin, cout, stride, expansion: BasicBranch(cin, cout, stride),
+    "bottleneck": lambda cin, cout, stride, expansion: BottleneckBranch(cin, cout, stride, max(1, cout // expansion)),
+}
+
+
 class ProjectionShortcut(nn.Module):
     """1x1 strided conv + BN: He et al.'s option B."""
 
@@ -81,14 +89,9 @@ class ResidualBlock(nn.Module):
         self, cin: int, cout: int, stride: int, block: str, branches: int, expansion: int, shortcut: str
     ) -> None:
         super().__init__()
-        if block == "basic":
-            make = lambda: BasicBranch(cin, cout, stride)
-        elif block == "bottleneck":
-            mid = max(1, cout // expansion)
-            make = lambda: BottleneckBranch(cin, cout, stride, mid)
-        else:
+        if block not in BRANCHES:
             raise ValueError(f"unknown block type {block!r}")
-        self.branches = nn.ModuleList(make() for _ in range(branches))
+        self.branches = nn.ModuleList(BRANCHES[block](cin, cout, stride, expansion) for _ in range(branches))
         if cin == cout and stride == 1:
             self.shortcut: nn.Module = nn.Identity()
         elif shortcut == "projection":

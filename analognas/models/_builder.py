@@ -5,8 +5,24 @@ from __future__ import annotations
 from torch import nn
 
 from analognas._errors import SpecError
-from analognas.models._blocks import SpecNet
-from analognas.space import ArchSpec
+from analognas.models._blocks import BRANCHES, SpecNet
+from analognas.space import ArchSpec, get_block
+
+_BUILT_IN = frozenset(BRANCHES)
+"""Block types whose modules live in `_blocks.py` (and so in every exported file)."""
+
+
+def register_branch(name: str, factory) -> None:  # type: ignore[no-untyped-def]
+    """Register the torch module of a block type declared with
+    ``analognas.space.register_block``: ``factory(cin, cout, stride, expansion)`` returns one
+    branch whose convolutions carry the block's ``LayerRow`` suffixes as attribute names."""
+    get_block(name)  # the layer declaration must exist first: cost model and builder agree
+    BRANCHES[name] = factory
+
+
+def is_built_in(block: str) -> bool:
+    """Whether `block`'s module source is part of `_blocks.py` (exportable)."""
+    return str(block) in _BUILT_IN
 
 
 def build_model(spec: ArchSpec, input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10) -> nn.Module:
@@ -22,6 +38,9 @@ def build_model(spec: ArchSpec, input_shape: tuple[int, int, int] = (3, 32, 32),
     from analognas.space import cost
     from analognas.space._spec import LIMITS
 
+    for st in spec.stages:
+        if str(st.block) not in BRANCHES:
+            raise SpecError(f"block type {str(st.block)!r} has no module; call register_branch({str(st.block)!r}, ...)")
     params = cost(spec, input_shape, num_classes).params  # counted from the spec, nothing allocated
     if params > LIMITS["params"]:
         raise SpecError(f"{spec.label} has {params:,} parameters, over the limit of {LIMITS['params']:,}")

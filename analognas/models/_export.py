@@ -84,8 +84,14 @@ def export_model(
     """
     import torch
 
-    from analognas.models._builder import build_model
+    from analognas.models._builder import build_model, is_built_in
 
+    custom = sorted({str(st.block) for st in spec.stages if not is_built_in(st.block)})
+    if custom:
+        raise SpecError(
+            f"block type(s) {', '.join(custom)} are registered at run time, not part of the exported blocks;"
+            " an export would not rebuild them"
+        )
     module_path = Path(out)
     if module_path.suffix != ".py":
         raise SpecError(f"{module_path}: the export target must be a .py file")

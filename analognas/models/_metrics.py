@@ -170,7 +170,7 @@ def _stage_reports(
         params = sum(p.numel() for n, p in model.named_parameters() if n.startswith(g + ".") or n == g)
         if g.startswith("stages.") and spec is not None:
             st = spec.stages[int(g.split(".")[1])]
-            desc = f"{st.blocks} x {st.block.value}, {st.branches} branch(es), width {st.width}"
+            desc = f"{st.blocks} x {st.block}, {st.branches} branch(es), width {st.width}"
         elif g == "stem" and spec is not None:
             desc = f"{spec.stem_kernel}x{spec.stem_kernel} conv, width {spec.stem_width}"
         else:

@@ -59,7 +59,7 @@ def _corners(space: SearchSpace) -> list[ArchSpec]:
         for i, (block, widen) in enumerate(combo):
             params[param_name("blocks", i)] = min(space.blocks.values)
             params[param_name("branches", i)] = min(space.branches.values)
-            params[param_name("block", i)] = block.value
+            params[param_name("block", i)] = str(block)
             params[param_name("widen", i)] = widen
         out.append(space.from_params(params))
     return out

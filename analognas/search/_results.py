@@ -56,9 +56,10 @@ class Candidate:
         """One line a human can read in a hover label or a table."""
         if self.spec is None:
             return self.arch_id
-        short = {"basic": "basic", "bottleneck": "bneck"}
+        from analognas.space import get_block
+
         stages = " | ".join(
-            f"{s.blocks}x{short.get(s.block.value, s.block.value)} w{s.width}"
+            f"{s.blocks}x{get_block(s.block).short or s.block} w{s.width}"
             + (f" x{s.branches} branches" if s.branches > 1 else "")
             for s in self.spec.stages
         )

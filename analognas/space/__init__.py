@@ -5,6 +5,7 @@ Everything here is cheap to import, so a surrogate-only search never pays for to
 
 from __future__ import annotations
 
+from analognas.space._blocks import BLOCKS, BlockDef, LayerRow, get_block, register_block
 from analognas.space._cost import (
     DEFAULT_TILE_SIZE,
     Cost,
@@ -30,14 +31,17 @@ from analognas.space._space import (
 from analognas.space._spec import ArchSpec, BlockType, Shortcut, StageSpec
 
 __all__ = [
+    "BLOCKS",
     "DEFAULT_TILE_SIZE",
     "SPACES_DIR",
     "ArchSpec",
+    "BlockDef",
     "BlockType",
     "Choice",
     "Constraints",
     "Cost",
     "IntRange",
+    "LayerRow",
     "LayerShape",
     "SearchSpace",
     "Shortcut",
@@ -50,8 +54,10 @@ __all__ = [
     "encode",
     "encode_many",
     "feature_names",
+    "get_block",
     "iter_layers",
     "load_space",
     "param_name",
+    "register_block",
     "space_from_dict",
 ]

@@ -14,7 +14,8 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from analognas.space._spec import ArchSpec, BlockType, Shortcut
+from analognas.space._blocks import bottleneck_mid, get_block
+from analognas.space._spec import ArchSpec, Shortcut
 
 DEFAULT_TILE_SIZE = (512, 512)
 
@@ -35,11 +36,12 @@ class LayerShape:
     out_h: int
     out_w: int
     stage: int  # -1 stem, 0.. stages, len(stages) head
+    groups: int = 1
 
     @property
     def rows(self) -> int:
-        """Crossbar rows = inputs of the weight matrix (in * k * k)."""
-        return self.in_channels * self.kernel * self.kernel
+        """Crossbar rows = inputs of the weight matrix (in / groups * k * k)."""
+        return self.in_channels // self.groups * self.kernel * self.kernel
 
     @property
     def cols(self) -> int:
@@ -67,7 +69,7 @@ def _down(size: int, stride: int) -> int:
 
 
 def bottleneck_width(spec: ArchSpec, width: int) -> int:
-    return max(1, width // spec.expansion)
+    return bottleneck_mid(width, spec.expansion)
 
 
 def iter_layers(spec: ArchSpec, input_shape: tuple[int, int, int], num_classes: int) -> Iterator[LayerShape]:
@@ -80,16 +82,12 @@ def iter_layers(spec: ArchSpec, input_shape: tuple[int, int, int], num_classes: 
             stride = 2 if (i > 0 and j == 0) else 1
             ho, wo = _down(h, stride), _down(w, stride)
             prefix = f"stages.{i}.{j}"
+            rows = get_block(stage.block).layers(cin, stage.width, stride, spec.expansion)
             for b in range(stage.branches):
                 p = f"{prefix}.branches.{b}"
-                if stage.block is BlockType.BASIC:
-                    yield LayerShape(f"{p}.conv1", "conv", cin, stage.width, 3, stride, ho, wo, i)
-                    yield LayerShape(f"{p}.conv2", "conv", stage.width, stage.width, 3, 1, ho, wo, i)
-                else:
-                    mid = bottleneck_width(spec, stage.width)
-                    yield LayerShape(f"{p}.conv1", "conv", cin, mid, 1, 1, h, w, i)
-                    yield LayerShape(f"{p}.conv2", "conv", mid, mid, 3, stride, ho, wo, i)
-                    yield LayerShape(f"{p}.conv3", "conv", mid, stage.width, 1, 1, ho, wo, i)
+                for r in rows:
+                    oh, ow = (h, w) if r.at_input else (ho, wo)
+                    yield LayerShape(f"{p}.{r.suffix}", "conv", r.cin, r.cout, r.kernel, r.stride, oh, ow, i, r.groups)
             if (cin != stage.width or stride != 1) and spec.shortcut is Shortcut.PROJECTION:
                 yield LayerShape(f"{prefix}.shortcut.conv", "conv", cin, stage.width, 1, stride, ho, wo, i)
             cin, h, w = stage.width, ho, wo
@@ -123,8 +121,7 @@ def count_tiles(
 
 def depth(spec: ArchSpec) -> int:
     """Weight layers on the longest input-to-output path (ResNet32 -> 32)."""
-    per_block = {BlockType.BASIC: 2, BlockType.BOTTLENECK: 3}
-    return 2 + sum(s.blocks * per_block[s.block] for s in spec.stages)
+    return 2 + sum(s.blocks * get_block(s.block).depth for s in spec.stages)
 
 
 @dataclass(frozen=True)

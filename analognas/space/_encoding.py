@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from analognas.space._blocks import get_block
 from analognas.space._cost import iter_layers
 from analognas.space._spec import ArchSpec, BlockType
 
@@ -67,7 +68,7 @@ def encode(
 
     blocks_total = sum(s.blocks for s in spec.stages)
     bottlenecks = sum(s.blocks for s in spec.stages if s.block is BlockType.BOTTLENECK)
-    depth = 2 + sum(s.blocks * (3 if s.block is BlockType.BOTTLENECK else 2) for s in spec.stages)
+    depth = 2 + sum(s.blocks * get_block(s.block).depth for s in spec.stages)
     out = [
         spec.num_stages,
         math.log2(spec.stem_width),

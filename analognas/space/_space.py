@@ -57,7 +57,7 @@ class Choice:
         return self.options
 
     def to_toml(self) -> list[Any]:
-        return [o.value if isinstance(o, BlockType) else o for o in self.options]
+        return [str(o) if isinstance(o, BlockType) else o for o in self.options]
 
 
 Domain = IntRange | Choice
@@ -186,7 +186,7 @@ class SearchSpace:
                         width=width,
                         blocks=int(params[param_name("blocks", i)]),
                         branches=int(params[param_name("branches", i)]),
-                        block=BlockType(params[param_name("block", i)]),
+                        block=params[param_name("block", i)],
                     )
                 )
             return ArchSpec(
@@ -214,7 +214,7 @@ class SearchSpace:
             params[param_name("widen", i)] = self._widen_for(width, st.width)
             params[param_name("blocks", i)] = st.blocks
             params[param_name("branches", i)] = st.branches
-            params[param_name("block", i)] = st.block.value
+            params[param_name("block", i)] = str(st.block)
             width = st.width
         return params
 
@@ -263,7 +263,7 @@ class SearchSpace:
         for i in range(params[param_name("num_stages")]):
             params[param_name("blocks", i)] = pick(self.blocks)
             params[param_name("branches", i)] = pick(self.branches)
-            params[param_name("block", i)] = pick(self.block).value
+            params[param_name("block", i)] = str(pick(self.block))
             params[param_name("widen", i)] = pick(self.widen)
         return params
 
@@ -473,13 +473,15 @@ def space_from_dict(data: dict[str, Any], source: str = "<dict>") -> SearchSpace
     block_raw = stages.get("block")
     block: Choice | None = None
     if not isinstance(block_raw, list) or not block_raw:
-        r.fail("stages.block", f"must be a non-empty list of 'basic'/'bottleneck', got {block_raw!r}")
+        r.fail("stages.block", f"must be a non-empty list of block types, got {block_raw!r}")
     else:
-        try:
-            block = Choice(tuple(BlockType(v) for v in block_raw))
-        except ValueError:
-            bad = next(v for v in block_raw if v not in ("basic", "bottleneck"))
-            r.fail("stages.block", f"bad choice {bad!r} (allowed: 'basic', 'bottleneck')")
+        from analognas.space._blocks import BLOCKS
+
+        bad = next((v for v in block_raw if not isinstance(v, str) or v not in BLOCKS), None)
+        if bad is not None:
+            r.fail("stages.block", f"bad choice {bad!r} (allowed: {', '.join(map(repr, BLOCKS))})")
+        else:
+            block = Choice(tuple(BlockType(v) if v in BlockType._value2member_map_ else v for v in block_raw))
 
     widen_raw = stages.get("widen")
     widen: Choice | None = None

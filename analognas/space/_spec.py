@@ -70,10 +70,12 @@ class StageSpec:
     """Number of residual blocks (R in AnalogNAS)."""
     branches: int = 1
     """Parallel branches per block, summed (B in AnalogNAS)."""
-    block: BlockType = BlockType.BASIC
+    block: BlockType | str = BlockType.BASIC
+    """A registered block type (``analognas.space.BLOCKS``): the built-in ones are
+    ``BlockType`` members, others (``register_block``) their name."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "block", _enum(BlockType, self.block, "block"))
+        object.__setattr__(self, "block", _block_type(self.block))
         for name in ("width", "blocks", "branches"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -137,7 +139,7 @@ class ArchSpec:
             "format": SPEC_FORMAT_VERSION,
             "stem": {"width": self.stem_width, "kernel": self.stem_kernel},
             "stages": [
-                {"width": s.width, "blocks": s.blocks, "branches": s.branches, "block": s.block.value}
+                {"width": s.width, "blocks": s.blocks, "branches": s.branches, "block": str(s.block)}
                 for s in self.stages
             ],
             "expansion": self.expansion,
@@ -205,6 +207,18 @@ class ArchSpec:
 
     def with_name(self, name: str | None) -> ArchSpec:
         return ArchSpec(self.stem_width, self.stem_kernel, self.stages, self.expansion, self.shortcut, name)
+
+
+def _block_type(value: Any) -> BlockType | str:
+    if isinstance(value, BlockType):
+        return value
+    try:
+        return BlockType(value)
+    except ValueError:
+        pass
+    from analognas.space._blocks import get_block
+
+    return get_block(value).name
 
 
 def _enum(kind: type[Enum], value: Any, what: str) -> Any:

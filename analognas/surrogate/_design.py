@@ -66,7 +66,7 @@ def _dimensions(space: SearchSpace) -> list[tuple[str, tuple[Any, ...]]]:
         dims += [
             (param_name("blocks", i), space.blocks.values),
             (param_name("branches", i), space.branches.values),
-            (param_name("block", i), tuple(b.value for b in space.block.values)),
+            (param_name("block", i), tuple(str(b) for b in space.block.values)),
             (param_name("widen", i), space.widen.values),
         ]
     return dims
