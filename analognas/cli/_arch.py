@@ -157,8 +157,7 @@ def export(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Write a standalone PyTorch file (only torch needed) with `build_model()`."""
-    from analognas.models import export_model, resolve_spec
-    from analognas.models._checkpoint_meta import read_checkpoint_meta
+    from analognas.models import export_model, read_checkpoint_meta, resolve_spec
 
     spec = resolve_spec(arch)
     shape, n_cls = parse_shape(input_shape), classes

@@ -93,8 +93,7 @@ def train(
     from analognas.cli._progress import ProgressBar
     from analognas.data import load_dataset
     from analognas.models import resolve_spec
-    from analognas.training import CheckpointStore, ensure_fp32, ensure_hwa
-    from analognas.training._pipeline import DATA_SEED
+    from analognas.training import DATA_SEED, CheckpointStore, ensure_fp32, ensure_hwa
 
     if mode not in ("fp32", "hwa"):
         raise ConfigError(f"--mode must be fp32 or hwa, got {mode!r}")
@@ -246,8 +245,7 @@ def compare(
     from analognas._errors import ConfigError, OutputExistsError
     from analognas.cli._progress import ProgressBar
     from analognas.models import resolve_spec
-    from analognas.training import CheckpointStore, compare_architectures
-    from analognas.training._compare import MAX_SEEDS
+    from analognas.training import MAX_SEEDS, CheckpointStore, compare_architectures
     from analognas.viz import drift_figure, drift_plot_data, write_html
 
     dev = resolve_device(device)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from analognas.models._checkpoint_meta import read_checkpoint_meta
 from analognas.models._registry import (
     ZooEntry,
     get_entry,
@@ -15,6 +16,7 @@ from analognas.models._registry import (
     load_zoo_file,
     register,
     resolve_spec,
+    save_to_zoo_file,
     user_zoo_path,
 )
 
@@ -70,8 +72,10 @@ __all__ = [
     "hardware_report",
     "list_models",
     "load_zoo_file",
+    "read_checkpoint_meta",
     "register",
     "register_branch",
     "resolve_spec",
+    "save_to_zoo_file",
     "user_zoo_path",
 ]

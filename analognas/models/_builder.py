@@ -35,8 +35,7 @@ def build_model(spec: ArchSpec, input_shape: tuple[int, int, int] = (3, 32, 32),
     c, h, w = input_shape
     if min(c, h, w) < 1 or num_classes < 1:
         raise SpecError(f"invalid input shape {input_shape} or class count {num_classes}")
-    from analognas.space import cost
-    from analognas.space._spec import LIMITS
+    from analognas.space import LIMITS, cost
 
     for st in spec.stages:
         if str(st.block) not in BRANCHES:

@@ -51,14 +51,10 @@ def _corners(space: SearchSpace) -> list[ArchSpec]:
         return []
     out = []
     for combo in itertools.product(per_stage, repeat=m):
-        params = {
-            param_name("stem_width"): min(space.stem_width.values),
-            param_name("stem_kernel"): min(space.stem_kernel.values),
-            param_name("num_stages"): m,
-        }
+        # the smallest value of every numeric parameter (SearchSpace.domains), then the combo
+        params = {name: min(dom.values) for name, dom in space.domains(m) if not name.endswith(("_block", "_widen"))}
+        params[param_name("num_stages")] = m
         for i, (block, widen) in enumerate(combo):
-            params[param_name("blocks", i)] = min(space.blocks.values)
-            params[param_name("branches", i)] = min(space.branches.values)
             params[param_name("block", i)] = str(block)
             params[param_name("widen", i)] = widen
         out.append(space.from_params(params))

@@ -56,8 +56,7 @@ def register_winner(
 ) -> dict[str, Any]:
     """Save the picked spec under `name` in the user zoo; return what was written."""
     from analognas._errors import UnknownArchitectureError
-    from analognas.models import get_entry, load_zoo_file, user_zoo_path
-    from analognas.models._registry import save_to_zoo_file
+    from analognas.models import get_entry, load_zoo_file, save_to_zoo_file, user_zoo_path
 
     if not name or not name.strip() or any(ch.isspace() for ch in name) or name.startswith(("{", "-")):
         raise ConfigError(f"--as {name!r}: a zoo name needs no spaces and must not start with '{{' or '-'")

@@ -9,23 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from analognas.space import IntRange, SearchSpace, param_name
+from analognas.space import IntRange, SearchSpace
 
 
 def _domains(space: SearchSpace) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = [
-        (param_name("stem_width"), space.stem_width),
-        (param_name("stem_kernel"), space.stem_kernel),
-        (param_name("num_stages"), space.num_stages),
-    ]
-    for i in range(space.max_stages):
-        out += [
-            (param_name("blocks", i), space.blocks),
-            (param_name("branches", i), space.branches),
-            (param_name("block", i), space.block),
-            (param_name("widen", i), space.widen),
-        ]
-    return out
+    return space.domains()
 
 
 def all_param_names(space: SearchSpace) -> list[str]:

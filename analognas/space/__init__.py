@@ -28,11 +28,12 @@ from analognas.space._space import (
     param_name,
     space_from_dict,
 )
-from analognas.space._spec import ArchSpec, BlockType, Shortcut, StageSpec
+from analognas.space._spec import LIMITS, ArchSpec, BlockType, Shortcut, StageSpec
 
 __all__ = [
     "BLOCKS",
     "DEFAULT_TILE_SIZE",
+    "LIMITS",
     "SPACES_DIR",
     "ArchSpec",
     "BlockDef",

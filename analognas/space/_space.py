@@ -249,23 +249,42 @@ class SearchSpace:
             reasons.append(f"shortcut {spec.shortcut.value} != {self.shortcut.value}")
         return reasons
 
+    # --- parameters ------------------------------------------------------------------
+    def domains(self, stages: int | None = None) -> list[tuple[str, Domain]]:
+        """The one list of this space's parameters and their domains, in canonical order:
+        stem width, stem kernel and stage count, then blocks, branches, block type and
+        widening of each stage (all ``max_stages`` stages, or the first ``stages``).
+        Sampling, Optuna suggestions, the design, the probe and reports all walk it."""
+        out: list[tuple[str, Domain]] = [
+            (param_name("stem_width"), self.stem_width),
+            (param_name("stem_kernel"), self.stem_kernel),
+            (param_name("num_stages"), self.num_stages),
+        ]
+        for i in range(self.max_stages if stages is None else stages):
+            out += [
+                (param_name("blocks", i), self.blocks),
+                (param_name("branches", i), self.branches),
+                (param_name("block", i), self.block),
+                (param_name("widen", i), self.widen),
+            ]
+        return out
+
+    def _choose(self, pick: Any) -> dict[str, Any]:
+        """Parameters chosen by ``pick(name, domain)``, in ``domains()`` order; stage
+        parameters only for the stages the chosen stage count has."""
+        params: dict[str, Any] = {name: pick(name, dom) for name, dom in self.domains(0)}
+        for name, dom in self.domains(int(params[param_name("num_stages")]))[3:]:
+            params[name] = pick(name, dom)
+        return params
+
     # --- sampling ----------------------------------------------------------------------
     def sample_params(self, rng: np.random.Generator) -> dict[str, Any]:
-        def pick(dom: Domain) -> Any:
+        def pick(name: str, dom: Domain) -> Any:
             values = dom.values
-            return values[int(rng.integers(len(values)))]
+            value = values[int(rng.integers(len(values)))]
+            return str(value) if isinstance(value, BlockType) else value
 
-        params: dict[str, Any] = {
-            param_name("stem_width"): pick(self.stem_width),
-            param_name("stem_kernel"): pick(self.stem_kernel),
-            param_name("num_stages"): pick(self.num_stages),
-        }
-        for i in range(params[param_name("num_stages")]):
-            params[param_name("blocks", i)] = pick(self.blocks)
-            params[param_name("branches", i)] = pick(self.branches)
-            params[param_name("block", i)] = str(pick(self.block))
-            params[param_name("widen", i)] = pick(self.widen)
-        return params
+        return self._choose(pick)
 
     def sample(
         self,
@@ -297,20 +316,7 @@ class SearchSpace:
                 return trial.suggest_int(name, dom.min, dom.max, step=dom.step)
             return trial.suggest_categorical(name, list(dom.to_toml()))
 
-        params: dict[str, Any] = {
-            param_name("stem_width"): ask(param_name("stem_width"), self.stem_width),
-            param_name("stem_kernel"): ask(param_name("stem_kernel"), self.stem_kernel),
-            param_name("num_stages"): ask(param_name("num_stages"), self.num_stages),
-        }
-        for i in range(params[param_name("num_stages")]):
-            for name, dom in (
-                ("blocks", self.blocks),
-                ("branches", self.branches),
-                ("block", self.block),
-                ("widen", self.widen),
-            ):
-                params[param_name(name, i)] = ask(param_name(name, i), dom)
-        return self.from_params(params)
+        return self.from_params(self._choose(ask))
 
     # --- cost -----------------------------------------------------------------------
     def cost(self, spec: ArchSpec) -> Cost:

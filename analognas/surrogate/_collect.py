@@ -126,8 +126,7 @@ class _Measurer:
     def __init__(self, plan: CollectPlan) -> None:
         from analognas.analog import DriftEvalConfig, get_recipe
         from analognas.data import load_dataset
-        from analognas.training import CheckpointStore, Fidelity, package_versions
-        from analognas.training._pipeline import DATA_SEED
+        from analognas.training import DATA_SEED, CheckpointStore, Fidelity, package_versions
 
         self.plan = plan
         self.space = space_from_dict(plan.space)
@@ -227,7 +226,7 @@ def plan_collection(
 ) -> tuple[CollectPlan, Design]:
     """The design and the measuring settings (hashes fixed here, checked by every worker)."""
     from analognas.analog import DriftEvalConfig, get_recipe
-    from analognas.training._pipeline import with_avm_times
+    from analognas.training import with_avm_times
 
     rec = get_recipe(recipe)
     kwargs: dict[str, Any] = {"repeats": repeats, "seed": seed}

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from analognas.space import ArchSpec, SearchSpace, param_name
+from analognas.space import ArchSpec, BlockType, SearchSpace
 from analognas.surrogate._errors import SurrogateError
 
 DEFAULT_POOL = 1 << 14
@@ -57,19 +57,9 @@ class Design:
 
 
 def _dimensions(space: SearchSpace) -> list[tuple[str, tuple[Any, ...]]]:
-    dims = [
-        (param_name("stem_width"), space.stem_width.values),
-        (param_name("stem_kernel"), space.stem_kernel.values),
-        (param_name("num_stages"), space.num_stages.values),
-    ]
-    for i in range(space.max_stages):
-        dims += [
-            (param_name("blocks", i), space.blocks.values),
-            (param_name("branches", i), space.branches.values),
-            (param_name("block", i), tuple(str(b) for b in space.block.values)),
-            (param_name("widen", i), space.widen.values),
-        ]
-    return dims
+    """The space's parameters (``SearchSpace.domains``) with their values as plain data."""
+    plain = lambda v: str(v) if isinstance(v, BlockType) else v
+    return [(name, tuple(plain(v) for v in dom.values)) for name, dom in space.domains()]
 
 
 def sobol_candidates(space: SearchSpace, pool: int, seed: int) -> list[ArchSpec]:

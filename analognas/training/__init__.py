@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from analognas._times import DEFAULT_TIMES, label_time, parse_time
-from analognas.training._compare import Comparison, compare_architectures, comparison_row
+from analognas.training._compare import MAX_SEEDS, Comparison, compare_architectures, comparison_row, paired_difference
 from analognas.training._fidelity import FIDELITIES, Fidelity, get_fidelity
 from analognas.training._loop import TrainResult, accuracy, train_model
 from analognas.training._pipeline import (
+    DATA_SEED,
     MODES,
     ArchEvaluation,
     DriftCurve,
@@ -15,12 +16,15 @@ from analognas.training._pipeline import (
     ensure_hwa,
     evaluate_architecture,
     evaluation_summary,
+    with_avm_times,
 )
 from analognas.training._store import CheckpointKey, CheckpointStore, default_cache_dir, package_versions
 
 __all__ = [
+    "DATA_SEED",
     "DEFAULT_TIMES",
     "FIDELITIES",
+    "MAX_SEEDS",
     "MODES",
     "ArchEvaluation",
     "CheckpointKey",
@@ -41,6 +45,8 @@ __all__ = [
     "get_fidelity",
     "label_time",
     "package_versions",
+    "paired_difference",
     "parse_time",
     "train_model",
+    "with_avm_times",
 ]
