@@ -23,6 +23,7 @@ from analognas.search._search import (
     make_sampler,
     run_search,
 )
+from analognas.search._space_params import distributions
 from analognas.search._storage import FlockLock, mask_url, open_storage
 from analognas.search._surrogate_link import SurrogateLink, link_surrogate
 from analognas.search._verify import (
@@ -55,6 +56,7 @@ __all__ = [
     "best_candidate",
     "check_verify_fidelity",
     "default_run_name",
+    "distributions",
     "link_surrogate",
     "load_run",
     "make_sampler",

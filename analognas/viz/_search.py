@@ -291,7 +291,7 @@ def importance_plot_data(
     import optuna
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
-    from analognas.search._space_params import distributions
+    from analognas.search import distributions
 
     pool = [c for c in candidates if c.complete and c.feasible and objective.name in c.values and c.params]
     if space is None:

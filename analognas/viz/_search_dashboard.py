@@ -13,8 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from analognas.search import Candidate
-from analognas.search._load import SearchRun, load_run
+from analognas.search import Candidate, SearchRun, load_run
 from analognas.viz._html import write_html
 from analognas.viz._search import (
     ReferencePoint,
