@@ -213,3 +213,25 @@ def test_column_wise_periphery_matches_aihwkit(policy: LayerPolicy) -> None:
     with analog_inference(tile, NOISE_OFF) as session, torch.no_grad():
         session.drift_to(3600.0)
         assert not torch.allclose(tile(x), got, atol=1e-4)
+
+
+def test_a_recipe_file_with_an_unknown_layer_policy_is_one_line(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from analognas.cli import app
+
+    bad = {**V2.to_dict(), "layers": "stem_only"}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(bad))
+    res = CliRunner().invoke(app, ["evaluate", "T500", "--recipe", str(path), "--cache-dir", str(tmp_path / "c")])
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert "layers: 'stem_only' is not one of" in lines[0] and str(path) in lines[0]
+    assert not (tmp_path / "c").exists()
+    good = tmp_path / "all.json"
+    good.write_text(json.dumps(get_recipe("hwa-v2-all-analog").to_dict()))
+    from analognas.analog import resolve_recipe
+
+    assert resolve_recipe(str(good)) == get_recipe("hwa-v2-all-analog")

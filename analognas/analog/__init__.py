@@ -66,6 +66,7 @@ from analognas.analog._recipe import (
     WeightNoiseType,
     WeightScaling,
     get_recipe,
+    resolve_recipe,
 )
 from analognas.analog._tiles import split_sizes
 
@@ -100,6 +101,7 @@ __all__ = [
     "get_recipe",
     "input_ranges_calibrated",
     "make_noise_model",
+    "resolve_recipe",
     "set_noise_generator",
     "split_sizes",
     "tile_abs_max",

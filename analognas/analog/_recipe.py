@@ -387,6 +387,25 @@ protocol v2's recipe; its layer policy and calibration rule were chosen by measu
 (README, "Protocol v2")."""
 
 
+def resolve_recipe(ref: str) -> HWARecipe:
+    """A preset name, or the path of a recipe JSON file (``HWARecipe.to_dict()`` format)."""
+    from pathlib import Path
+
+    if ref in RECIPES or not str(ref).endswith(".json"):
+        return get_recipe(ref)
+    path = Path(ref)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: recipe file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable recipe JSON file ({exc})") from None
+    try:
+        return HWARecipe.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
 def get_recipe(name: str) -> HWARecipe:
     """Preset by name; unknown names raise ``ConfigError`` listing the valid ones."""
     try:

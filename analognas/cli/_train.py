@@ -21,7 +21,7 @@ BatchOpt = Annotated[int | None, typer.Option(help="Batch size (overrides the fi
 LrOpt = Annotated[float | None, typer.Option(help="Peak FP32 learning rate (overrides the fidelity).")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of initialisation, shuffling and programming noise.")]
 RecipeOpt = Annotated[
-    str, typer.Option(help="HWA recipe preset: hwa-v2 (protocol v2), hwa-v2-all-analog, hwa-v1, none.")
+    str, typer.Option(help="HWA recipe: hwa-v2 (protocol v2), hwa-v2-all-analog, hwa-v1, none, or a recipe .json file.")
 ]
 CacheOpt = Annotated[Path | None, typer.Option(help="Checkpoint cache folder (default runs/cache).")]
 RepeatsOpt = Annotated[int, typer.Option(help="Independent PCM programmings to average.")]
@@ -42,7 +42,7 @@ def _common(
     lr: float | None,
     recipe: str,
 ) -> dict[str, Any]:
-    from analognas.analog import get_recipe
+    from analognas.analog import resolve_recipe
     from analognas.training import get_fidelity
 
     fid = get_fidelity(fidelity).with_overrides(
@@ -53,7 +53,7 @@ def _common(
         batch_size=batch_size,
         lr=lr,
     )
-    return {"dataset": dataset, "fidelity": fid, "recipe": get_recipe(recipe)}
+    return {"dataset": dataset, "fidelity": fid, "recipe": resolve_recipe(recipe)}
 
 
 def _drift_config(times: list[str] | None, repeats: int, compensation: str | None, seed: int):
