@@ -20,43 +20,6 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar."
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder holding run folders.")]
 
 
-class _SearchBar:
-    """Rich progress on stderr: trials done of the budget, and the best value so far."""
-
-    def __init__(self, quiet: bool, name: str) -> None:
-        self.quiet, self.name = quiet, name
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> _SearchBar:
-        if not self.quiet:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                TextColumn("search [bold]{task.fields[name]}[/bold]"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("best {task.fields[best]}"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-            )
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def __call__(self, p: Any) -> None:
-        if self._progress is None:
-            return
-        best = "-" if p.best is None else f"{p.objective} {p.best:.4g}"
-        if self._task is None:
-            self._task = self._progress.add_task("search", total=p.total, name=p.name or self.name, best=best)
-        self._progress.update(self._task, completed=p.done, total=p.total, best=best)
-
-
 @app.command("search")
 def search(
     space: Annotated[str, typer.Option(help="Search-space file or name in search_spaces/.")] = "resnet_like",
@@ -132,8 +95,10 @@ def search(
         from analognas.space import load_space
 
         sur_obj = refit_surrogate(surrogate, space=load_space(space))
-    with _SearchBar(quiet or json_out, name or "...") as bar:
-        result = run_search(config, surrogate=sur_obj, progress=bar)
+    from analognas.cli._progress import ProgressBar
+
+    with ProgressBar(quiet or json_out, name or "...") as bar:
+        result = run_search(config, surrogate=sur_obj, progress=bar.search)
     summary = result.to_dict()
     verified = None
     if verify:

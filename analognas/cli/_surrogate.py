@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from analognas.cli._app import app, print_json
+from analognas.cli._progress import ProgressBar
 from analognas.cli._train import (
     BatchOpt,
     CacheOpt,
@@ -54,53 +55,6 @@ def _seconds(text: str) -> float:
     return parse_time(text)
 
 
-class _Bar:
-    """Rich progress on stderr: `label`, bar, done/total, elapsed, ETA and a status text."""
-
-    def __init__(self, quiet: bool, label: str) -> None:
-        self.quiet, self.label = quiet, label
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> _Bar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def _start(self) -> None:
-        # Started on the first update, so input errors found before any work show no bar.
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(
-            TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("ETA {task.fields[eta]}"), TextColumn("{task.fields[status]}"),
-            console=Console(stderr=True),
-        )
-        self._progress.start()
-        self._task = self._progress.add_task(self.label, total=None, eta="?", status="")
-
-    def update(self, done: int, total: int, status: str, eta: float | None = None) -> None:
-        if self.quiet:
-            return
-        if self._progress is None:
-            self._start()
-        text = "?" if eta is None else f"{int(eta // 3600)}:{int(eta % 3600 // 60):02d}:{int(eta % 60):02d}"
-        self._progress.update(self._task, completed=done, total=total, eta=text, status=status[:90])
-
-    def collect_event(self, ev: Any) -> None:
-        """`collect`'s progress callback: records done of n, last architecture, ETA."""
-        status = ev.current or (f"last {ev.last}" if ev.last else "")
-        if ev.failed:
-            status = f"[red]{ev.failed} failed[/red] {status}"
-        self.update(ev.done, ev.total, status, ev.eta)
-
-    def __call__(self, done: int, total: int, description: str) -> None:
-        self.update(done, total, description)
-
-
 @app.command("collect")
 def collect(
     space: Annotated[str, typer.Option(help="Search-space file or name, e.g. search_spaces/resnet_like.toml.")],
@@ -136,7 +90,7 @@ def collect(
     dev = str(resolve_device(device))
     sp = load_space(space)
     fid = _common(dataset, fidelity, epochs, hwa_epochs, train_size, test_size, batch_size, lr, recipe)["fidelity"]
-    with _Bar(quiet or json_out, "records") as bar:
+    with ProgressBar(quiet or json_out, "records") as bar:
         result = run_collect(sp, n=n, fidelity=fid, dataset=dataset, recipe=recipe, repeats=repeats,
                              compensation=compensation, seed=seed, records=records, workers=workers,
                              data_dir=data_dir, cache_dir=cache_dir, retry_failed=retry_failed,
@@ -179,7 +133,7 @@ def fit(
 
         sp = load_space(space)
     kinds = tuple(k.strip() for k in models.split(",") if k.strip()) if models else MODEL_KINDS
-    with _Bar(quiet or json_out, "fit") as bar:
+    with ProgressBar(quiet or json_out, "fit") as bar:
         result = fit_surrogate([str(p) for p in records], space=sp, fidelity=fidelity,
                                drift_time=_seconds(target_time), folds=folds, seed=seed, models=kinds, progress=bar)
     _warn(result.messages)
