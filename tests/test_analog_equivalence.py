@@ -32,6 +32,9 @@ from analognas.analog import (
 
 aihwkit_conversion = pytest.importorskip("aihwkit.nn.conversion")
 
+
+pytestmark = pytest.mark.slow
+
 TIMES = (1.0, 3600.0, 86400.0, 2592000.0)
 REPEATS = 8
 

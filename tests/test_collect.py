@@ -27,6 +27,9 @@ from .conftest import REPO
 from .test_surrogate_cli import assert_one_line_error
 
 runner = CliRunner()
+
+pytestmark = pytest.mark.slow
+
 SMALL = ("--space", str(REPO / "search_spaces" / "tiny.toml"), "--fidelity", "smoke", "--train-size", "256",
          "--test-size", "128", "--repeats", "2")
 

@@ -144,6 +144,7 @@ def _browser() -> Any:
     return sync_playwright
 
 
+@pytest.mark.slow
 def test_dashboard_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -> None:
     sync_playwright = _browser()
     html = write_search_dashboard(run_dir, out=tmp_path / "dashboard.html")

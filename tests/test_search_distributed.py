@@ -24,6 +24,7 @@ from tests.test_search_support import (
     wait_for,
 )
 
+pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PgCluster]:

@@ -39,6 +39,7 @@ def tiny_sur(tmp_path: Path) -> tuple[Path, Path]:
     return fit_and_save(records, space, tmp_path / "tiny.json"), records
 
 
+@pytest.mark.slow
 def test_verify_trains_the_best_appends_a_record_and_refit_learns_it(
     tmp_path: Path, tiny_sur: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,6 +16,8 @@ import pytest
 
 from tests.test_search_support import cli_env
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "surrogates" / "fashion-mnist-resnet_like.json"
 

@@ -18,6 +18,7 @@ def resnet_like():
     return load_space("resnet_like")
 
 
+@pytest.mark.slow
 def test_design_is_deterministic_and_seeded(resnet_like) -> None:
     a = design_architectures(resnet_like, 40, seed=3, pool=POOL)
     b = design_architectures(resnet_like, 40, seed=3, pool=POOL)

@@ -141,6 +141,7 @@ def test_saved_file_is_json_and_reloads_identically(fitted) -> None:
     assert np.array_equal(again.predict_features(X)["accuracy"].mean, after["accuracy"].mean)
 
 
+@pytest.mark.slow
 def test_every_model_kind_fits_and_refits_deterministically(tmp_path: Path) -> None:
     path = write_records(tmp_path / "r.jsonl", make_records("tiny", 24, noise=0.1))
     specs = load_space("tiny").sample(np.random.default_rng(1), 20)

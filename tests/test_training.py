@@ -152,6 +152,7 @@ def test_missing_dataset_files_say_how_to_get_them(tmp_path: Path) -> None:
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.slow
 def test_evaluate_trains_once_then_reuses_the_cache(tmp_path: Path) -> None:
     args = ["evaluate", SMALL.to_json(), "--cache-dir", str(tmp_path), *TINY, "--repeats", "2", "--drift", "1d"]
     first = runner.invoke(app, [*args, "--json"])
@@ -178,6 +179,7 @@ def test_evaluate_trains_once_then_reuses_the_cache(tmp_path: Path) -> None:
     assert weights.stat().st_size == 100
 
 
+@pytest.mark.slow
 def test_compare_writes_table_plot_and_data(tmp_path: Path) -> None:
     other = ArchSpec(8, 3, (StageSpec(8, 1),), name="other")
     out = tmp_path / "cmp.html"
@@ -208,6 +210,7 @@ def test_paired_difference_interval() -> None:
     assert paired_difference([1.0], [0.5])["ci95"] is None
 
 
+@pytest.mark.slow
 def test_compare_two_seeds_pairs_against_the_baseline(tmp_path: Path) -> None:
     other = ArchSpec(8, 3, (StageSpec(8, 1),), name="other")
     out = tmp_path / "cmp.html"

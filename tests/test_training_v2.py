@@ -92,6 +92,7 @@ def test_fast_settings_train_the_same_net_and_leave_fp32_contiguous_weights(
     assert fast < math.log(2) and abs(fast - base) < 0.15
 
 
+@pytest.mark.slow
 def test_refused_checkpoints_give_one_line_without_torchs_unsafe_hint(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import pickle
     import subprocess
@@ -159,6 +160,7 @@ def test_lookup_commands_pin_blas_threads_unless_the_user_chose() -> None:
                 os.environ[v] = val
 
 
+@pytest.mark.slow
 def test_main_job_runs_from_any_folder_and_keeps_runs_there(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import os
     import subprocess
@@ -241,6 +243,7 @@ def test_absurd_drift_times_and_repeat_counts_are_refused(tmp_path, args: list[s
     assert res.exit_code == 2 and needle in res.stderr and not (tmp_path / "c").exists()
 
 
+@pytest.mark.slow
 def test_unwritable_outputs_give_one_line_naming_the_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
@@ -288,6 +291,7 @@ def test_export_makes_a_missing_folder_like_dashboard_but_not_on_refusal(tmp_pat
     assert (tmp_path / "new" / "sub" / "m.py").is_file() and (tmp_path / "new" / "sub" / "m.json").is_file()
 
 
+@pytest.mark.slow
 def test_a_v1_checkpoint_never_serves_a_v2_request(tmp_path) -> None:
     """A protocol-v1 HWA checkpoint copied under the name of a v2 one is refused."""
     import shutil
@@ -388,6 +392,7 @@ def _limited_run(args: list[str], cwd, limit: int):
         (["dashboard", "resnet_like-accuracy-s0", "--out", "out/d.html"], "out/d.html"),
     ],
 )
+@pytest.mark.slow
 def test_a_failed_write_leaves_no_temp_file(tmp_path, args, target) -> None:
     """A write that fails half-way: one line naming the output, exit 2, no temp file left."""
     if args[0] == "dashboard":
@@ -412,6 +417,7 @@ def test_verify_fidelity_names_are_the_fidelities() -> None:
         check_verify_fidelity("ultra")
 
 
+@pytest.mark.slow
 def test_an_installed_wheel_finds_its_spaces_and_surrogate(tmp_path) -> None:
     """Build the real wheel, install it under a fresh prefix, and run the README's main
     command from an empty folder with that installed copy (not this checkout)."""
