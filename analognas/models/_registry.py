@@ -18,7 +18,10 @@ from typing import Any
 
 from analognas._atomic import write_atomic
 from analognas._errors import SpecError, UnknownArchitectureError
+from analognas.models._zoo import BUILTINS
 from analognas.space import ArchSpec
+
+_BUILTINS_DONE: list[bool] = []
 
 #: The user's own registry file (written by `analognas register`); overridable for tests.
 USER_ZOO_ENV = "ANALOGNAS_ZOO"
@@ -51,7 +54,10 @@ def user_zoo_path() -> Path:
 
 
 def _ensure_loaded() -> None:
-    from analognas.models import _zoo  # noqa: F401  (registers the built-ins on import)
+    if not _BUILTINS_DONE:
+        for name, spec, description in BUILTINS:
+            register(name, spec, description)
+        _BUILTINS_DONE.append(True)
 
     path = user_zoo_path()
     if str(path) not in _LOADED_FILES and path.exists():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from analognas.models._registry import register
 from analognas.space import ArchSpec, BlockType, Shortcut, StageSpec
 
 
@@ -43,16 +42,20 @@ widths as stem 56 widened x2, x2, x1 (the `resnet_like` space's widening factors
 against 41. It is a member of `search_spaces/resnet_like.toml`.
 """
 
-register("resnet20", cifar_resnet(3), "He et al. CIFAR ResNet-20 (3x3 basic blocks, zero-pad shortcuts)")
-register("resnet32", cifar_resnet(5), "He et al. CIFAR ResNet-32 (3x5 basic blocks, zero-pad shortcuts), 0.46M params")
-register("resnet56", cifar_resnet(9), "He et al. CIFAR ResNet-56 (3x9 basic blocks, zero-pad shortcuts)")
-register(
-    "resnet32-proj",
-    cifar_resnet(5, Shortcut.PROJECTION),
-    "ResNet-32 with 1x1 projection shortcuts (option B), 467K params",
+BUILTINS: tuple[tuple[str, ArchSpec, str], ...] = (
+    ("resnet20", cifar_resnet(3), "He et al. CIFAR ResNet-20 (3x3 basic blocks, zero-pad shortcuts)"),
+    ("resnet32", cifar_resnet(5), "He et al. CIFAR ResNet-32 (3x5 basic blocks, zero-pad shortcuts), 0.46M params"),
+    ("resnet56", cifar_resnet(9), "He et al. CIFAR ResNet-56 (3x9 basic blocks, zero-pad shortcuts)"),
+    (
+        "resnet32-proj",
+        cifar_resnet(5, Shortcut.PROJECTION),
+        "ResNet-32 with 1x1 projection shortcuts (option B), 467K params",
+    ),
+    (
+        "T500",
+        T500_SPEC,
+        "AnalogNAS-T500 reconstructed from its published description (exact config not public); 422K params",
+    ),
 )
-register(
-    "T500",
-    T500_SPEC,
-    "AnalogNAS-T500 reconstructed from its published description (exact config not public); 422K params",
-)
+"""The built-in architectures as plain data; the registry registers them (this module
+imports nothing from it, so the two form no import cycle)."""
