@@ -266,7 +266,7 @@ def test_bad_config_is_refused_before_any_work(tmp_path: Path, sur: Any, tiny_su
 
 
 def test_worker_seeds_differ_but_worker_zero_uses_the_seed() -> None:
-    from analognas.search._search import _worker_seed
+    from analognas.search._sampler import _worker_seed
 
     assert _worker_seed(7, 0) == 7
     assert len({_worker_seed(7, k) for k in range(1, 6)} | {7}) == 6

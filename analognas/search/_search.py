@@ -25,24 +25,14 @@ never written.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import datetime as _dt
-import math
-import os
-import socket
 import time
-import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from analognas._errors import ConfigError
 from analognas.search._objectives import Objective, parse_objectives
-from analognas.search._probe import Probe, probe_constraints
+from analognas.search._probe import probe_constraints
 from analognas.search._results import (
     ATTR_ARCH,
     ATTR_COST,
@@ -51,242 +41,30 @@ from analognas.search._results import (
     ATTR_VIOLATIONS,
     ATTR_WORKER,
     UID_KEY,
-    Candidate,
     best_candidate,
     candidate_from_trial,
     pareto_axes,
     pareto_front,
-    trials_csv,
 )
 from analognas.search._run import (
-    DEFAULT_RUNS_DIR,
-    RUN_FORMAT,
     RunFolder,
-    check_run_name,
-    write_json_atomic,
-    write_text_atomic,
+)
+from analognas.search._run_export import _write_run_info, export_run
+from analognas.search._sampler import _quiet_optuna, _worker_seed, make_sampler
+from analognas.search._search_config import (
+    IDENTITY_KEY,
+    SAMPLERS,
+    WORKERS_KEY,
+    ProgressFn,
+    SearchConfig,
+    SearchProgress,
+    SearchResult,
+    default_run_name,
 )
 from analognas.search._storage import OpenedStorage, open_storage
 from analognas.search._surrogate_link import SurrogateLink, link_surrogate
-from analognas.space import ArchSpec, Constraints, SearchSpace, load_space
-
-IDENTITY_KEY = "analognas_identity"
-WORKERS_KEY = "analognas_workers"
-SAMPLERS = ("auto", "tpe", "nsga2", "random")
-ONE_DAY = 86_400.0
-
-ProgressFn = Callable[["SearchProgress"], None]
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    """Everything `analognas search` takes; `run_search(config)` runs it."""
-
-    name: str | None = None
-    """Run name (folder `runs_dir/NAME`, study name); default from space, objectives, seed."""
-    space: str | Path = "resnet_like"
-    surrogate: str | Path | None = None
-    """Path or name of a fitted surrogate; None = the shipped default."""
-    objectives: tuple[str, ...] = ("accuracy",)
-    drift: float = ONE_DAY
-    """Seconds after programming the accuracy is predicted at."""
-    budget: int = 200
-    seed: int = 0
-    max_params: int | None = None
-    max_macs: int | None = None
-    max_tiles: int | None = None
-    storage: str | None = None
-    """Optuna RDB URL, 'memory', or None for a journal file in the run folder."""
-    runs_dir: Path = DEFAULT_RUNS_DIR
-    sampler: str = "auto"
-    batch_size: int = 8
-    """Trials sampled, predicted and written together (one surrogate call per batch)."""
-    force: bool = False
-
-    def validated(self) -> SearchConfig:
-        if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
-            raise ConfigError(f"--budget must be an integer >= 1, got {self.budget!r}")
-        if self.batch_size < 1:
-            raise ConfigError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if self.sampler not in SAMPLERS:
-            raise ConfigError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
-        if not (isinstance(self.drift, (int, float)) and math.isfinite(self.drift) and self.drift > 0):
-            raise ConfigError(f"--drift must be a finite number of seconds > 0, got {self.drift!r}")
-        for key in ("max_params", "max_macs", "max_tiles"):
-            v = getattr(self, key)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer, got {v!r}")
-        if self.name is not None:
-            check_run_name(self.name)
-        parse_objectives(self.objectives)
-        return self
-
-
-@dataclass(frozen=True)
-class SearchProgress:
-    done: int
-    """Finished trials in the study (all workers)."""
-    total: int
-    best: float | None
-    """Best value of the first objective so far (feasible trials only)."""
-    objective: str
-    name: str = ""
-
-
-@dataclass
-class SearchResult:
-    name: str
-    run_dir: Path
-    n_trials: int
-    """Finished trials in the study (== budget unless interrupted)."""
-    n_written: int
-    """Trials this worker wrote (the others were written by other workers or earlier runs)."""
-    n_feasible: int
-    n_infeasible: int
-    n_failed: int
-    resumed_from: int
-    best: Candidate | None
-    pareto: list[Candidate]
-    objectives: tuple[Objective, ...]
-    identity: dict[str, Any]
-    storage: str
-    sampler: str
-    wall_seconds: float
-    probe: Probe
-    worker: int = 0
-    files: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "run_dir": str(self.run_dir),
-            "n_trials": self.n_trials,
-            "n_written": self.n_written,
-            "n_feasible": self.n_feasible,
-            "n_infeasible": self.n_infeasible,
-            "n_failed": self.n_failed,
-            "resumed_from": self.resumed_from,
-            "best": self.best.to_dict() if self.best else None,
-            "pareto_size": len(self.pareto),
-            "objectives": [{"name": o.name, "direction": o.direction.value} for o in self.objectives],
-            "identity": self.identity,
-            "storage": self.storage,
-            "sampler": self.sampler,
-            "worker": self.worker,
-            "wall_seconds": self.wall_seconds,
-            "feasible_fraction_of_space": self.probe.feasible_fraction,
-            "files": self.files,
-        }
-
-
-def default_run_name(space: SearchSpace, objectives: tuple[Objective, ...], seed: int, constraints: Constraints) -> str:
-    """Same command, same name: that is what makes a second invocation resume."""
-    parts = [space.name, "+".join(o.name for o in objectives), f"s{seed}"]
-    for key, tag in (("max_params", "p"), ("max_macs", "m"), ("max_tiles", "t")):
-        v = getattr(constraints, key)
-        if v is not None and v != getattr(space.constraints, key):
-            parts.append(f"{tag}{v}")
-    return "-".join(parts)
-
-
-@contextlib.contextmanager
-def _quiet_optuna() -> Iterator[None]:
-    """The library never prints: silence Optuna's INFO lines and expected warnings."""
-    import optuna
-
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.filterwarnings("ignore", message=".*constraint.*")
-            yield
-    finally:
-        optuna.logging.set_verbosity(level)
-
-
-def make_sampler(kind: str, seed: int, n_objectives: int, budget: int) -> Any:
-    """Univariate TPE for one objective, NSGA-II for several; see `SAMPLERS` for the others."""
-    import optuna
-
-    if kind == "auto":
-        kind = "tpe" if n_objectives == 1 else "nsga2"
-    if kind == "tpe":
-        # 128 EI candidates instead of Optuna's 24: on the shipped surrogate the median best of 5
-        # seeds at budget 200 rose from 70.3 to 73.5 (benchmarks/search_quality.py); the surrogate
-        # is cheap, so a sharper proposal per trial is worth its ~10 ms.
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, budget // 10)),
-                                          n_ei_candidates=128)
-    if kind == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=int(min(50, max(8, budget // 10))))
-    return optuna.samplers.RandomSampler(seed=seed)
-
-
-def _worker_seed(seed: int, worker: int) -> int:
-    """Worker 0 uses `--seed` itself; others get independent streams (no duplicate startups)."""
-    if worker == 0:
-        return seed
-    return int(np.random.SeedSequence([seed, worker]).generate_state(1)[0])
-
-
-class _Evaluator:
-    """Cheap constraint check, then one surrogate call for the feasible part of a batch."""
-
-    def __init__(
-        self,
-        space: SearchSpace,
-        constraints: Constraints,
-        objectives: tuple[Objective, ...],
-        link: SurrogateLink,
-    ) -> None:
-        self.space, self.constraints, self.objectives, self.link = space, constraints, objectives, link
-        self.limits = {k: getattr(constraints, k) for k in ("max_params", "max_macs", "max_tiles")}
-        self.limits = {k: v for k, v in self.limits.items() if v is not None}
-
-    def constraint_values(self, cost: Any) -> dict[str, float]:
-        """Optuna convention: <= 0 feasible; relative excess so the scales are comparable."""
-        return {k: (getattr(cost, k.removeprefix("max_")) - lim) / lim for k, lim in self.limits.items()}
-
-    def predict(self, specs: list[ArchSpec]) -> list[dict[str, tuple[float, float]] | str]:
-        """Per spec: {target: (mean, std)}, or an error message (that trial will FAIL)."""
-        if not specs:
-            return []
-        try:
-            return self._checked(self.link.predict(specs), len(specs))
-        except Exception as exc:
-            if len(specs) == 1:
-                return [_message(exc)]
-        return [self._one(s) for s in specs]  # isolate the failing architecture(s)
-
-    def _one(self, spec: ArchSpec) -> dict[str, tuple[float, float]] | str:
-        try:
-            return self._checked(self.link.predict([spec]), 1)[0]
-        except Exception as exc:
-            return _message(exc)
-
-    def _checked(self, out: dict[str, tuple[Any, Any]], n: int) -> list[dict[str, tuple[float, float]] | str]:
-        rows: list[dict[str, tuple[float, float]] | str] = [{} for _ in range(n)]
-        for target, (mean, std) in out.items():
-            m, s = np.asarray(mean, dtype=float).reshape(-1), np.asarray(std, dtype=float).reshape(-1)
-            if m.shape[0] != n or s.shape[0] != n:
-                raise ValueError(f"surrogate returned {m.shape[0]} predictions of {target!r} for {n} specs")
-            for i in range(n):
-                row = rows[i]
-                if isinstance(row, str):
-                    continue
-                if not (math.isfinite(m[i]) and math.isfinite(s[i])):
-                    rows[i] = f"surrogate returned a non-finite {target} ({m[i]}, {s[i]})"
-                else:
-                    row[target] = (float(m[i]), float(s[i]))
-        return rows
-
-    def values(self, pred: dict[str, tuple[float, float]], cost: Any) -> list[float]:
-        return [pred[o.target][0] if o.target else float(getattr(cost, o.name)) for o in self.objectives]
-
-
-def _message(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
+from analognas.search._trial_eval import _BatchScorer
+from analognas.space import Constraints, SearchSpace, load_space
 
 
 def _prepare(config: SearchConfig, link: SurrogateLink | None, surrogate: Any) -> tuple[Any, ...]:
@@ -466,7 +244,7 @@ class _Loop:
 
         self.config, self.shared, self.gate, self.space = config, shared, gate, space
         self.objectives, self.worker, self.progress = objectives, worker, progress
-        self.eval = _Evaluator(space, constraints, objectives, link)
+        self.eval = _BatchScorer(space, constraints, objectives, link)
         sampler = make_sampler(sampler_kind, _worker_seed(config.seed, worker), len(objectives), config.budget)
         self.mirror = optuna.create_study(directions=[o.direction.value for o in objectives], sampler=sampler)
         self.seen: set[int] = set()
@@ -579,96 +357,6 @@ class _Loop:
             self._report(done)
             if wrote < len(finished):
                 break  # others filled the budget first; our surplus is discarded, never written
-
-
-def _write_run_info(
-    folder: RunFolder,
-    config: SearchConfig,
-    name: str,
-    identity: dict[str, Any],
-    link: SurrogateLink,
-    opened: OpenedStorage,
-    probe: Probe,
-    sampler_kind: str,
-    space: SearchSpace,
-    cands: list[Candidate] | None,
-) -> None:
-    import optuna
-
-    import analognas
-
-    previous = folder.read_info() if folder.run_file.exists() else None
-    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    info: dict[str, Any] = {
-        "format": RUN_FORMAT,
-        "name": name,
-        "identity": identity,
-        "space": {"name": space.name, "path": str(space.source), "fingerprint": space.fingerprint},
-        "surrogate": link.to_dict(),
-        "objectives": [{"name": o.name, "direction": o.direction.value, "label": o.label} for o in _objs(identity)],
-        "drift": float(config.drift),
-        "storage": {"kind": opened.kind, "url": opened.display},
-        "study_name": name,
-        "budget": config.budget,
-        "seed": config.seed,
-        "sampler": sampler_kind,
-        "batch_size": config.batch_size,
-        "probe": probe.to_dict(),
-        "created": (previous or {}).get("created", now),
-        "updated": now,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "versions": {"analognas": getattr(analognas, "__version__", "0"), "optuna": optuna.__version__},
-    }
-    if cands is not None:
-        info["n_trials"] = len(cands)
-        info["states"] = {s: sum(1 for c in cands if c.state == s) for s in ("COMPLETE", "PRUNED", "FAIL")}
-    write_json_atomic(folder.run_file, info)
-
-
-def _objs(identity: dict[str, Any]) -> list[Objective]:
-    from analognas.search._objectives import OBJECTIVES
-
-    return [OBJECTIVES[item.split(":")[0]] for item in identity["objectives"]]
-
-
-def export_run(
-    folder: RunFolder,
-    cands: list[Candidate],
-    space: SearchSpace,
-    objectives: tuple[Objective, ...],
-    targets: tuple[str, ...],
-    name: str,
-    identity: dict[str, Any],
-    link: SurrogateLink,
-) -> dict[str, str]:
-    """trials.csv, best.json and pareto.json from the study's trials (atomic writes)."""
-    axes = pareto_axes(objectives)
-    best = best_candidate(cands, objectives)
-    front = pareto_front(cands, axes)
-    header = {
-        "run": name,
-        "objectives": [{"name": o.name, "direction": o.direction.value} for o in objectives],
-        "drift": identity["drift"],
-        "surrogate": link.to_dict(),
-        "space": identity["space"],
-    }
-    write_text_atomic(folder.trials_file, trials_csv(cands, space, objectives, list(targets)))
-    if best is not None:
-        write_json_atomic(folder.best_file, {**header, **best.to_dict()})
-    write_json_atomic(
-        folder.pareto_file,
-        {
-            **header,
-            "axes": [{"name": o.name, "direction": o.direction.value} for o in axes],
-            "candidates": [c.to_dict() for c in front],
-        },
-    )
-    files = {"trials": str(folder.trials_file), "pareto": str(folder.pareto_file), "run": str(folder.run_file)}
-    if best is not None:
-        files["best"] = str(folder.best_file)
-    return files
-
 
 __all__ = [
     "SAMPLERS",
