@@ -18,16 +18,8 @@ from analognas.space._cost import (
     iter_layers,
 )
 from analognas.space._encoding import encode, encode_many, feature_names
-from analognas.space._space import (
-    SPACES_DIR,
-    Choice,
-    Constraints,
-    IntRange,
-    SearchSpace,
-    load_space,
-    param_name,
-    space_from_dict,
-)
+from analognas.space._space import SPACES_DIR, Choice, Constraints, IntRange, SearchSpace, param_name
+from analognas.space._space_file import load_space, space_from_dict
 from analognas.space._spec import LIMITS, ArchSpec, BlockType, Shortcut, StageSpec
 
 __all__ = [
