@@ -8,6 +8,7 @@ budget, and winners go to the user zoo. No torch is imported unless `verify_run`
 from __future__ import annotations
 
 from analognas.search._errors import SearchError
+from analognas.search._importance import param_importances
 from analognas.search._load import SearchRun, load_run
 from analognas.search._objectives import DEFAULT_OBJECTIVES, OBJECTIVES, Direction, Objective, parse_objectives
 from analognas.search._probe import Probe, probe_constraints
@@ -62,6 +63,7 @@ __all__ = [
     "make_sampler",
     "mask_url",
     "open_storage",
+    "param_importances",
     "pareto_axes",
     "pareto_front",
     "parse_objectives",

@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 from analognas.search import Candidate, Objective
 
 AXES = ("params", "tiles")
-ABSENT = "absent"
 
 
 class ParetoPoint(NamedTuple):
@@ -280,47 +279,16 @@ class ImportanceData(NamedTuple):
 def importance_plot_data(
     candidates: Sequence[Candidate], space: Any, objective: Objective, seed: int = 0
 ) -> ImportanceData:
-    """fANOVA (seeded) over feasible completed trials, conditional parameters included.
-
-    A stage parameter exists only in networks that have the stage, and Optuna's evaluators
-    keep only parameters present in *every* trial, which would hide all but stage 1.
-    Here each absent stage parameter takes an explicit extra value (`absent`, or one step
-    below the integer range), so every parameter is scored, and a stage's importance
-    includes whether the stage exists at all.
-    """
-    import optuna
-    from optuna.distributions import CategoricalDistribution, IntDistribution
-
-    from analognas.search import distributions
+    """Importances of the feasible completed trials (``search.param_importances``: fANOVA,
+    seeded, absent stages included), or the reason there are none."""
+    from analognas.search import param_importances
 
     pool = [c for c in candidates if c.complete and c.feasible and objective.name in c.values and c.params]
     if space is None:
         return ImportanceData([], [], len(pool), objective.name, "the run's space file is missing; no importances")
     if len(pool) < 4:
         return ImportanceData([], [], len(pool), objective.name, "too few feasible trials for importances")
-    dists: dict[str, Any] = {}
-    for name, d in distributions(space).items():
-        if isinstance(d, IntDistribution):
-            dists[name] = IntDistribution(d.low - d.step, d.high, step=d.step)
-        else:
-            dists[name] = CategoricalDistribution([*d.choices, ABSENT])
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study = optuna.create_study(direction=objective.direction.value)
-        for c in pool:
-            params = {
-                name: c.params.get(name, d.low if isinstance(d, IntDistribution) else ABSENT)
-                for name, d in dists.items()
-            }
-            study.add_trial(
-                optuna.trial.create_trial(params=params, distributions=dists, value=c.values[objective.name])
-            )
-        imp = optuna.importance.get_param_importances(
-            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed)
-        )
-    finally:
-        optuna.logging.set_verbosity(level)
+    imp = param_importances(pool, space, objective, seed)
     names = list(imp)
     return ImportanceData(
         names,
