@@ -40,7 +40,7 @@ from analognas.analog._layers import (
 )
 from analognas.analog._noise import NoiseSource
 from analognas.analog._periphery import FastTile, Periphery
-from analognas.analog._recipe import stable_hash
+from analognas.analog._plain import stable_hash
 
 
 def derive_seed(*parts: object) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analognas._errors import ConfigError
-from analognas.analog._recipe import _from_plain, _to_plain, stable_hash
+from analognas.analog._plain import _from_plain, _to_plain, stable_hash
 
 
 class Compensation(enum.StrEnum):
