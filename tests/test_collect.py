@@ -152,3 +152,17 @@ def test_pipeline_evaluator_is_the_evaluator_collect_uses(tmp_path: Path) -> Non
     with pytest.raises(TypeError):
         rec.data["key"] = "other"  # type: ignore[index]
     assert Record.from_dict(d) == rec
+
+
+def test_v2_records_never_join_a_v1_record_file(tmp_path: Path) -> None:
+    """A v1 record file refuses v2 measurements (one line, exit 2, file unchanged)."""
+    records = tmp_path / "r.jsonl"
+    first = runner.invoke(app, ["collect", *SMALL, "--n", "1", "--recipe", "hwa-v1", "--records", str(records),
+                                "--cache-dir", str(tmp_path / "c"), "-q"])
+    assert first.exit_code == 0, first.output
+    before = records.read_bytes()
+    res = runner.invoke(app, ["collect", *SMALL, "--n", "1", "--recipe", "hwa-v2", "--records", str(records),
+                              "--cache-dir", str(tmp_path / "c"), "-q"])
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 2 and len(lines) == 1 and "holds protocol-v1 records" in lines[0], res.output
+    assert records.read_bytes() == before

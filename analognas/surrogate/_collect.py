@@ -276,6 +276,7 @@ def collect(
                                    compensation=compensation, seed=seed, records=records, data_dir=data_dir,
                                    cache_dir=cache_dir, retry_failed=retry_failed, bins=bins, device=device)
     store, fstore = RecordStore(plan.records), RecordStore(failed_path(plan.records))
+    _check_one_protocol(store, plan)
     keys = [k for k, _ in plan.items]
 
     def done_now() -> int:
@@ -307,6 +308,28 @@ def collect(
     report(written, failed, done_now())
     return CollectResult(Path(plan.records), failed_path(plan.records), len(keys), written, start_done, failed, wall,
                          design, failures)
+
+
+def protocol_version(recipe: dict[str, Any] | None) -> int:
+    """Measurement-protocol version of a record's recipe (1 for records without one)."""
+    return int((recipe or {}).get("version", 1))
+
+
+def _check_one_protocol(store: RecordStore, plan: CollectPlan) -> None:
+    """Refuse to append records of one protocol version to a file holding another: v1 and
+    v2 records measure different quantities and must never share a fit."""
+    if not Path(plan.records).exists():
+        return
+    from analognas.analog import get_recipe
+
+    want = get_recipe(plan.recipe).version
+    for rec in store.read().records:
+        have = protocol_version(rec.get("recipe"))
+        if have != want:
+            raise SurrogateError(
+                f"{plan.records} holds protocol-v{have} records (recipe {rec.get('recipe_name')}); recipe {plan.recipe}"
+                f" measures protocol v{want}: collect them into another --records file"
+            )
 
 
 def _run_here(plan: CollectPlan, state: dict[str, Any],
