@@ -192,3 +192,20 @@ def test_dashboard_renders_in_headless_chromium(run_dir: Path, tmp_path: Path) -
     assert pareto[1] >= 1 and pareto[2] > 10  # candidate markers were drawn
     assert history[2] > 10 and importance[3] > 5
     assert shot.stat().st_size > 50_000
+
+
+def test_report_cache_is_keyed_by_content_and_best_effort(tmp_path: Path) -> None:
+    from analognas.viz._cache import cached
+
+    calls = []
+
+    def compute() -> dict[str, float]:
+        calls.append(1)
+        return {"a": 0.5}
+
+    assert cached(tmp_path, "x", [1, 2], compute) == {"a": 0.5}
+    assert cached(tmp_path, "x", [1, 2], compute) == {"a": 0.5} and len(calls) == 1
+    assert cached(tmp_path, "x", [1, 3], compute) == {"a": 0.5} and len(calls) == 2  # new trials: recomputed
+    (tmp_path / "x.json").write_text("{broken")
+    assert cached(tmp_path, "x", [1, 3], compute) == {"a": 0.5} and len(calls) == 3  # corrupt: recomputed
+    assert cached(Path("/sys/analognas-cache"), "x", [1], compute) == {"a": 0.5}  # unwritable: no cache

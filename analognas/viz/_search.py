@@ -277,10 +277,11 @@ class ImportanceData(NamedTuple):
 
 
 def importance_plot_data(
-    candidates: Sequence[Candidate], space: Any, objective: Objective, seed: int = 0
+    candidates: Sequence[Candidate], space: Any, objective: Objective, seed: int = 0, cache: Any = None
 ) -> ImportanceData:
     """Importances of the feasible completed trials (``search.param_importances``: fANOVA,
-    seeded, absent stages included), or the reason there are none."""
+    seeded, absent stages included), or the reason there are none; cached in the folder
+    ``cache`` for the same trials."""
     from analognas.search import param_importances
 
     pool = [c for c in candidates if c.complete and c.feasible and objective.name in c.values and c.params]
@@ -288,7 +289,10 @@ def importance_plot_data(
         return ImportanceData([], [], len(pool), objective.name, "the run's space file is missing; no importances")
     if len(pool) < 4:
         return ImportanceData([], [], len(pool), objective.name, "too few feasible trials for importances")
-    imp = param_importances(pool, space, objective, seed)
+    from analognas.viz._cache import cached
+
+    key = [objective.name, seed, space.fingerprint, [[c.number, c.params, c.values[objective.name]] for c in pool]]
+    imp = cached(cache, "importances", key, lambda: param_importances(pool, space, objective, seed))
     names = list(imp)
     return ImportanceData(
         names,

@@ -8,12 +8,14 @@ not contain, so its point is an extrapolation and is marked as such.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
 from pathlib import Path
 from typing import Any
 
 from analognas.search import Candidate, SearchRun, load_run
+from analognas.viz._cache import cached
 from analognas.viz._html import write_html
 from analognas.viz._search import (
     ReferencePoint,
@@ -38,8 +40,15 @@ def _label_time(t: float) -> str:
     return f"{t:g} s"
 
 
-def reference_points(run: SearchRun, names: tuple[str, ...] = REFERENCES) -> list[ReferencePoint]:
-    """The zoo references, costed on the run's task and predicted by the run's surrogate."""
+def _cache_dir(run: SearchRun) -> Path:
+    return run.folder.path / ".dashboard-cache"
+
+
+def reference_points(
+    run: SearchRun, names: tuple[str, ...] = REFERENCES, cache: Path | None = None
+) -> list[ReferencePoint]:
+    """The zoo references, costed on the run's task and predicted by the run's surrogate
+    (predictions cached in ``cache`` by the surrogate file's content)."""
     from analognas.models import get_spec
     from analognas.space import cost
 
@@ -47,7 +56,17 @@ def reference_points(run: SearchRun, names: tuple[str, ...] = REFERENCES) -> lis
         return []
     space = run.space
     specs = [get_spec(n) for n in names]
-    preds: list[dict[str, tuple[float, float]] | str] = []
+    path = run.surrogate_path
+    if path is not None and path.exists():
+        key = [hashlib.sha256(path.read_bytes()).hexdigest(), [s.arch_id for s in specs], space.fingerprint]
+        preds = cached(cache, "references", key, lambda: _predict_references(run, specs))
+    else:
+        preds = _predict_references(run, specs)
+    return _reference_rows(run, names, specs, preds, space, cost)
+
+
+def _predict_references(run: SearchRun, specs: list[Any]) -> list[Any]:
+    preds: list[Any] = []
     path = run.surrogate_path
     sur: Any = None
     reason = ""
@@ -69,8 +88,15 @@ def reference_points(run: SearchRun, names: tuple[str, ...] = REFERENCES) -> lis
             preds.append({k: (float(m[0]), float(s[0])) for k, (m, s) in out.items()})
         except Exception as exc:
             preds.append(f"not predicted: {' '.join(str(exc).split())}")
+    return preds
+
+
+def _reference_rows(run: SearchRun, names: tuple[str, ...], specs: list[Any], preds: list[Any], space: Any,
+                    cost: Any) -> list[ReferencePoint]:
     points = []
     for name, spec, pred in zip(names, specs, preds):
+        if isinstance(pred, dict):
+            pred = {k: (float(v[0]), float(v[1])) for k, v in pred.items()}
         c = cost(spec, space.input_shape, space.num_classes, space.constraints.tile_size)
         outside = space.outside(spec)
         notes = []
@@ -148,7 +174,8 @@ def _intro(run: SearchRun, best: Candidate | None, refs: list[ReferencePoint]) -
 def dashboard_figures(run: SearchRun, seed: int = 0) -> tuple[list[Any], Candidate | None, list[ReferencePoint]]:
     from analognas.search import best_candidate
 
-    refs = reference_points(run)
+    cache = _cache_dir(run)
+    refs = reference_points(run, cache=cache)
     best = best_candidate(run.candidates, run.objectives)
     drift = _label_time(run.drift)
     first = run.objectives[0]
@@ -158,7 +185,7 @@ def dashboard_figures(run: SearchRun, seed: int = 0) -> tuple[list[Any], Candida
             f"Predicted accuracy after {drift} against cost (colour: predicted AVM)",
         ),
         history_figure(history_plot_data(run.candidates, first), f"Optimisation history ({first.name})"),
-        importance_figure(importance_plot_data(run.candidates, run.space, first, seed=seed)),
+        importance_figure(importance_plot_data(run.candidates, run.space, first, seed=seed, cache=cache)),
         verification_figure(verification_plot_data(run.verified), "Verified candidates: predicted against measured"),
     ]
     return figs, best, refs
