@@ -55,6 +55,14 @@ def _seconds(text: str) -> float:
     return parse_time(text)
 
 
+def _queue_settings(storage: str | None, grace: float):  # type: ignore[no-untyped-def]
+    from analognas.surrogate import QueueSettings
+
+    if storage is None:
+        return None
+    return QueueSettings(heartbeat=min(10.0, grace / 4), grace=grace)
+
+
 @app.command("collect")
 def collect(
     space: Annotated[str, typer.Option(help="Search-space file or name, e.g. search_spaces/resnet_like.toml.")],
@@ -75,6 +83,11 @@ def collect(
     records: Annotated[Path | None, typer.Option(
         help="Record store (default surrogates/records/SPACE-DATASET-FIDELITY.jsonl).")] = None,
     workers: Annotated[int, typer.Option(help="Measuring processes (1 = in this process).")] = 1,
+    storage: Annotated[str | None, typer.Option(
+        help="Shared queue on an Optuna storage (postgresql://..., sqlite:///..., or a journal file): run this"
+             " command on every machine; each design point is measured by exactly one worker.")] = None,
+    grace_seconds: Annotated[float, typer.Option(
+        help="With --storage: seconds without a heartbeat after which a silent worker's point is taken back.")] = 120.0,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Measure again what failed before.")] = False,
     cache_dir: CacheOpt = None,
     device: DeviceOpt = "auto",
@@ -94,7 +107,8 @@ def collect(
         result = run_collect(sp, n=n, fidelity=fid, dataset=dataset, recipe=recipe, repeats=repeats,
                              compensation=compensation, seed=seed, records=records, workers=workers,
                              data_dir=data_dir, cache_dir=cache_dir, retry_failed=retry_failed,
-                             progress=bar.collect_event, device=dev)
+                             progress=bar.collect_event, device=dev, storage=storage,
+                             queue=_queue_settings(storage, grace_seconds))
     if result.failed:
         _warn([f"{result.failed} architecture(s) failed (kept in {result.failed_records}): "
                + "; ".join(result.failures[:3])])

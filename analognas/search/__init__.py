@@ -7,6 +7,7 @@ budget, and winners go to the user zoo. No torch is imported unless `verify_run`
 
 from __future__ import annotations
 
+from analognas._storage import FlockLock, mask_url, open_storage
 from analognas.search._errors import SearchError
 from analognas.search._importance import param_importances
 from analognas.search._load import SearchRun, load_run
@@ -25,7 +26,6 @@ from analognas.search._search import (
     run_search,
 )
 from analognas.search._space_params import distributions
-from analognas.search._storage import FlockLock, mask_url, open_storage
 from analognas.search._surrogate_link import SurrogateLink, link_surrogate
 from analognas.search._verify import (
     Verification,

@@ -128,7 +128,7 @@ class RunFolder:
 
     def clear(self) -> None:
         """Remove what a search wrote here (keeps unrelated files a user may have added)."""
-        from analognas.search._storage import JOURNAL_NAME
+        from analognas._storage import JOURNAL_NAME
 
         for name in (RUN_FILE, TRIALS_FILE, BEST_FILE, PARETO_FILE, VERIFIED_FILE, "dashboard.html"):
             (self.path / name).unlink(missing_ok=True)

@@ -7,6 +7,7 @@ import os
 import socket
 from typing import Any
 
+from analognas._storage import OpenedStorage
 from analognas.search._objectives import Objective
 from analognas.search._probe import Probe
 from analognas.search._results import (
@@ -25,7 +26,6 @@ from analognas.search._run import (
 from analognas.search._search_config import (
     SearchConfig,
 )
-from analognas.search._storage import OpenedStorage
 from analognas.search._surrogate_link import SurrogateLink
 from analognas.space import SearchSpace
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from analognas._errors import ConfigError
+from analognas._storage import OpenedStorage, open_storage
 from analognas.search._objectives import Objective, parse_objectives
 from analognas.search._probe import probe_constraints
 from analognas.search._results import (
@@ -61,7 +62,6 @@ from analognas.search._search_config import (
     SearchResult,
     default_run_name,
 )
-from analognas.search._storage import OpenedStorage, open_storage
 from analognas.search._surrogate_link import SurrogateLink, link_surrogate
 from analognas.search._trial_eval import _BatchScorer
 from analognas.space import Constraints, SearchSpace, load_space
@@ -168,8 +168,8 @@ def _storage_failure(exc: BaseException, opened: OpenedStorage, written: int) ->
     """A database or disk failure mid-search -> one clear line; anything else unchanged."""
     from optuna.exceptions import StorageInternalError
 
+    from analognas._storage import _first_line
     from analognas.search._errors import SearchError
-    from analognas.search._storage import _first_line
 
     failed = isinstance(exc, (StorageInternalError, OSError))
     if not failed and opened.kind == "rdb":
@@ -217,7 +217,7 @@ def _open_study(
         except (OutputExistsError, ConfigError):
             raise
         except Exception as exc:  # storage went away between open and use
-            from analognas.search._storage import _first_line
+            from analognas._storage import _first_line
 
             raise ConfigError(f"storage {opened.display}: {_first_line(exc)}") from None
     return study, worker

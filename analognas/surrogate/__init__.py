@@ -27,6 +27,7 @@ from analognas.surrogate._evaluator import Evaluator, MeasureProtocol, PipelineE
 from analognas.surrogate._features import FEATURE_SETS, FeatureSchema, encode_fast
 from analognas.surrogate._fit import FitResult, calibrate, cross_validate, fit_surrogate, rank_agreement
 from analognas.surrogate._models import MODEL_KINDS
+from analognas.surrogate._queue import DesignQueue, QueueSettings
 from analognas.surrogate._records import (
     TARGETS,
     Cohort,
@@ -59,12 +60,14 @@ __all__ = [
     "CollectPlan",
     "CollectResult",
     "Design",
+    "DesignQueue",
     "Evaluator",
     "FeatureSchema",
     "FitResult",
     "MeasureProtocol",
     "PipelineEvaluator",
     "Prediction",
+    "QueueSettings",
     "Record",
     "RecordSet",
     "RecordStore",

@@ -34,6 +34,7 @@ from analognas.space import ArchSpec, SearchSpace, space_from_dict
 from analognas.surrogate._design import DEFAULT_BINS, Design, design_architectures
 from analognas.surrogate._errors import SurrogateError
 from analognas.surrogate._evaluator import MeasureProtocol, PipelineEvaluator
+from analognas.surrogate._queue import DesignQueue, QueueSettings, open_queue_storage
 from analognas.surrogate._records import (
     ONE_DAY,
     RECORD_FORMAT,
@@ -145,6 +146,8 @@ class _Measurer:
         self.failed_store = RecordStore(failed_path(plan.records))
         self.written = self.failed = 0
         self.failures: list[str] = []
+        self.last: tuple[str, dict[str, Any]] = ("", {})
+        """Status and record (or failure) of the latest measurement (the queue hands it in)."""
 
     def done_keys(self) -> set[str]:
         keys = self.store.keys()
@@ -187,20 +190,23 @@ class _Measurer:
             return self._fail(key, spec, ValueError(f"non-finite accuracy at {bad[0]:g} s"), record["wall_seconds"])
         self.store.append(record)
         self.written += 1
+        self.last = ("measured", record)
         acc = record_targets(record, ONE_DAY)
         return f"{spec.arch_id} ({record['params']:,} params)" + (
             f": {acc['accuracy']:.1f}% at 1 day, AVM {acc['avm']:.1f}" if isinstance(acc, dict) else "")
 
     def _fail(self, key: str, spec: ArchSpec, exc: Exception, seconds: float) -> str:
         p = self.plan
-        self.failed_store.append({
+        failure = {
             "format": RECORD_FORMAT, "key": key, "arch_id": spec.arch_id, "spec": spec.to_dict(),
             "space": {"name": self.space.name, "fingerprint": self.space.fingerprint},
             "dataset": {"name": p.dataset}, "fidelity": p.fidelity, "fidelity_name": p.fidelity["name"],
             "fidelity_hash": self.fidelity.hash(), "recipe_name": p.recipe, "recipe_hash": p.recipe_hash,
             "drift": p.drift, "drift_hash": self.drift.hash(), "seed": p.seed, "error_type": type(exc).__name__,
             "error": str(exc), "wall_seconds": seconds, "versions": self.versions, "timestamp": utc_now(),
-        })
+        }
+        self.failed_store.append(failure)
+        self.last = ("failed", failure)
         self.failed += 1
         msg = str(exc)
         self.failures.append(msg if spec.arch_id in msg else f"{spec.arch_id}: {msg}")
@@ -264,6 +270,8 @@ def collect(
     bins: int = DEFAULT_BINS,
     progress: Callable[[CollectEvent], None] | None = None,
     device: str = "cpu",
+    storage: str | None = None,
+    queue: QueueSettings | None = None,
 ) -> CollectResult:
     """Measure the first `n` architectures of the design of `space` (see module doc).
 
@@ -272,6 +280,8 @@ def collect(
     """
     if workers < 1:
         raise SurrogateError(f"--workers must be >= 1, got {workers}")
+    if storage is not None and workers != 1:
+        raise SurrogateError("--storage runs one worker per process: start more processes (or machines) instead")
     plan, design = plan_collection(space, n=n, fidelity=fidelity, dataset=dataset, recipe=recipe, repeats=repeats,
                                    compensation=compensation, seed=seed, records=records, data_dir=data_dir,
                                    cache_dir=cache_dir, retry_failed=retry_failed, bins=bins, device=device)
@@ -296,7 +306,9 @@ def collect(
         progress(CollectEvent(done, len(keys), written, start_done, failed, elapsed, eta, state["last"],
                               state["current"]))
 
-    if start_done == len(keys):
+    if storage is not None:
+        written, failed, failures = _run_queue(plan, storage, queue or QueueSettings(), state, report)
+    elif start_done == len(keys):
         written, failed, failures = 0, 0, []
     elif workers == 1:
         written, failed, failures = _run_here(plan, state, report)
@@ -330,6 +342,54 @@ def _check_one_protocol(store: RecordStore, plan: CollectPlan) -> None:
                 f"{plan.records} holds protocol-v{have} records (recipe {rec.get('recipe_name')}); recipe {plan.recipe}"
                 f" measures protocol v{want}: collect them into another --records file"
             )
+
+
+def _run_queue(plan: CollectPlan, url: str, settings: QueueSettings, state: dict[str, Any],
+               report: Callable[[int, int, int], None]) -> tuple[int, int, list[str]]:
+    """Work through the shared queue of ``plan`` (see ``_queue``) until every point is done."""
+    keys = [k for k, _ in plan.items]
+    specs = dict(plan.items)
+    m = _Measurer(plan)
+    q = DesignQueue(open_queue_storage(url), keys, settings)
+
+    def sync() -> None:
+        have = m.store.keys() | m.failed_store.keys()
+        for key, rec in q.finished().items():
+            if key in have:
+                continue
+            (m.failed_store if "error_type" in rec else m.store).append(rec)
+
+    def done_count() -> int:
+        done = m.done_keys()
+        return sum(k in done for k in keys)
+
+    sync()
+    local = m.done_keys()
+    q.refill(skip=local)
+    while True:
+        claimed = q.claim()
+        if claimed is None:
+            q.refill(skip=local)
+            finished = set(q.finished()) | local
+            if all(k in finished for k in keys):
+                break
+            time.sleep(settings.poll)
+            continue
+        trial, key = claimed
+        state["current"] = f"measuring {ArchSpec.from_dict(specs[key]).arch_id}"
+        report(m.written, m.failed, done_count())
+
+        def work(key: str = key) -> tuple[str, dict[str, Any]]:
+            if key in m.store.keys():  # measured here, killed before it was handed in
+                return "measured", next(r for r in m.store.read().records if r.get("key") == key)
+            state["last"] = m._measure(key, ArchSpec.from_dict(specs[key]), None)
+            return m.last
+
+        q.measure(trial, key, work)
+        state["current"] = None
+        report(m.written, m.failed, done_count())
+    sync()
+    return m.written, m.failed, m.failures
 
 
 def _run_here(plan: CollectPlan, state: dict[str, Any],

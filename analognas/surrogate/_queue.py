@@ -1,0 +1,164 @@
+"""A collection design as a work queue on an Optuna storage, shared by many machines.
+
+`analognas collect --storage URL` (an Optuna RDB URL such as ``postgresql://...``, or a
+journal file path) puts the design's points into one Optuna study named after the plan:
+one WAITING trial per point, carrying the point's record key. A worker claims a point with
+``study.ask()`` (Optuna pops each WAITING trial for exactly one caller), measures it while
+a heartbeat thread stamps the trial every ``heartbeat`` seconds, and finishes it with the
+record as a user attribute. Every worker also appends the record to its own record store
+and, at start and end, copies every finished record it does not have yet, so each
+machine's store ends up with the whole collection, each record once.
+
+A worker killed at any instant (SIGKILL included) loses only the point it was measuring:
+its trial stops getting heartbeats, and once the stamp is older than ``grace`` seconds any
+other worker marks it failed and re-queues the point, under the study's lock (the same
+budget gate as the search: a PostgreSQL advisory lock, or ``flock`` beside a file). The
+heartbeat is our own trial attribute rather than Optuna's RDB heartbeat, so the journal
+file works the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analognas.surrogate._errors import SurrogateError
+
+KEY_ATTR = "analognas_key"
+RECORD_ATTR = "analognas_record"
+STATUS_ATTR = "analognas_status"  # "measured" | "failed" | "spare"
+BEAT_ATTR = "analognas_heartbeat"
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    heartbeat: float = 10.0
+    """Seconds between heartbeat stamps of the point being measured."""
+    grace: float = 120.0
+    """Seconds without a heartbeat after which a claimed point is taken back."""
+    poll: float = 2.0
+    """Seconds between looks at the queue while other workers hold the last points."""
+
+    def __post_init__(self) -> None:
+        if not (0 < self.heartbeat < self.grace):
+            raise SurrogateError(
+                f"queue heartbeat ({self.heartbeat} s) must be > 0 and below the grace ({self.grace} s)"
+            )
+
+
+def queue_name(keys: list[str]) -> str:
+    """Study name of a design: the same plan (same keys) is the same queue everywhere."""
+    return "analognas-collect-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+
+
+def open_queue_storage(url: str) -> Any:
+    """An ``OpenedStorage`` for ``url``: an RDB URL, or a journal file path."""
+    from analognas._storage import _open_journal, _open_rdb
+
+    text = url.strip()
+    if "://" not in text:
+        path = Path(text)
+        if not path.parent.is_dir():
+            raise SurrogateError(f"--storage {text}: folder {path.parent} does not exist")
+        return _open_journal(path)
+    return _open_rdb(text)
+
+
+class DesignQueue:
+    """One worker's view of the shared queue of a plan."""
+
+    def __init__(self, opened: Any, keys: list[str], settings: QueueSettings | None = None) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.opened = opened
+        self.keys = list(keys)
+        self.settings = settings or QueueSettings()
+        self.name = queue_name(self.keys)
+        self.study = optuna.create_study(study_name=self.name, storage=opened.storage, load_if_exists=True)
+        self._gate = opened.gate(self.name)
+
+    # ---------------------------------------------------------------- queue state
+    def _by_key(self) -> dict[str, list[Any]]:
+        out: dict[str, list[Any]] = {}
+        for t in self.study.get_trials(deepcopy=False):
+            key = t.user_attrs.get(KEY_ATTR)
+            if key is not None:
+                out.setdefault(key, []).append(t)
+        return out
+
+    def refill(self, skip: set[str]) -> None:
+        """Under the study lock: take back stale claims, and queue every point that has no
+        waiting, running or finished trial (first start, or a point taken back)."""
+        from optuna.trial import TrialState
+
+        now = time.time()
+        with self._gate:
+            by_key = self._by_key()
+            for trials in by_key.values():
+                for t in trials:
+                    beat = t.system_attrs.get(BEAT_ATTR, t.datetime_start.timestamp() if t.datetime_start else now)
+                    if t.state is TrialState.RUNNING and now - float(beat) > self.settings.grace:
+                        self.study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            by_key = self._by_key()
+            live = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+            for key in self.keys:
+                if key in skip or any(t.state in live for t in by_key.get(key, [])):
+                    continue
+                self.study.enqueue_trial({}, user_attrs={KEY_ATTR: key}, skip_if_exists=False)
+
+    def finished(self) -> dict[str, dict[str, Any]]:
+        """Key -> record (or failure) of every finished point."""
+        from optuna.trial import TrialState
+
+        out = {}
+        for key, trials in self._by_key().items():
+            for t in trials:
+                if t.state is TrialState.COMPLETE and RECORD_ATTR in t.user_attrs:
+                    out[key] = json.loads(t.user_attrs[RECORD_ATTR])
+        return out
+
+    # ---------------------------------------------------------------- one point
+    def claim(self) -> tuple[Any, str] | None:
+        """The next waiting point (trial, key), or None when none is waiting."""
+        from optuna.trial import TrialState
+
+        if not any(t.state is TrialState.WAITING for t in self.study.get_trials(deepcopy=False)):
+            return None
+        trial = self.study.ask()
+        key = trial.user_attrs.get(KEY_ATTR)
+        if key is None:  # another worker took the last waiting point between the look and the ask
+            trial.set_user_attr(STATUS_ATTR, "spare")
+            self.study.tell(trial, state=TrialState.FAIL)
+            return None
+        self.study._storage.set_trial_system_attr(trial._trial_id, BEAT_ATTR, time.time())
+        return trial, key
+
+    def measure(self, trial: Any, key: str, work: Callable[[], tuple[str, dict[str, Any]]]) -> None:
+        """Run ``work()`` -> (status, record) with heartbeats, then finish the trial."""
+        stop = threading.Event()
+        storage, trial_id = self.study._storage, trial._trial_id
+
+        def beat() -> None:
+            while not stop.wait(self.settings.heartbeat):
+                try:
+                    storage.set_trial_system_attr(trial_id, BEAT_ATTR, time.time())
+                except Exception:  # a lost beat only risks a re-measure
+                    pass
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{trial.number}", daemon=True)
+        thread.start()
+        try:
+            status, record = work()
+        finally:
+            stop.set()
+            thread.join()
+        trial.set_user_attr(STATUS_ATTR, status)
+        trial.set_user_attr(RECORD_ATTR, json.dumps(record, allow_nan=False))
+        self.study.tell(trial, 0.0)

@@ -1,0 +1,96 @@
+"""`collect --storage URL`: the design as a queue on a real PostgreSQL cluster.
+
+Three workers in three folders (three "machines", each with its own record store and
+checkpoint cache) share one queue; one is SIGKILLed while measuring. Every point must be
+measured and handed in exactly once, the killed worker's point retaken after the grace
+period, and every surviving store must end up with the whole collection, each record once.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_search_support import REPO, PgCluster, postgres_cluster, start_cli, wait_for
+
+pytestmark = pytest.mark.slow
+
+N = 8
+ARGS = ["collect", "--space", str(REPO / "search_spaces" / "tiny.toml"), "--n", str(N), "--fidelity", "smoke",
+        "--train-size", "256", "--test-size", "128", "--epochs", "1", "--hwa-epochs", "1", "--repeats", "1",
+        "--records", "r.jsonl", "--cache-dir", "cache", "--grace-seconds", "6", "-q", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgCluster]:
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+def _keys(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    return [json.loads(line)["key"] for line in path.read_text().splitlines() if line.strip()]
+
+
+def _queue_trials(url: str) -> list[tuple[str | None, str, str | None]]:
+    import optuna
+
+    storage = optuna.storages.RDBStorage(url)
+    out = []
+    for s in storage.get_all_studies():
+        for t in storage.get_all_trials(s._study_id):
+            out.append((t.user_attrs.get("analognas_key"), t.state.name, t.user_attrs.get("analognas_status")))
+    return out
+
+
+def test_three_workers_share_one_queue_and_a_killed_one_loses_only_its_point(pg: PgCluster, tmp_path: Path) -> None:
+    url = pg.url
+    folders = [tmp_path / f"machine{k}" for k in range(3)]
+    for f in folders:
+        f.mkdir()
+    procs = [start_cli([*ARGS, "--storage", url], cwd=f) for f in folders]
+    victim = procs[0]
+    # kill machine 0 while it is measuring: after its first record, as it starts the next
+    assert wait_for(lambda: len(_keys(folders[0] / "r.jsonl")) >= 1 or victim.poll() is not None, 240)
+    time.sleep(0.3)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(30)
+    for p in procs[1:]:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    trials = _queue_trials(url)
+    finished = Counter(k for k, state, status in trials if k is not None and state == "COMPLETE")
+    assert len(finished) == N and set(finished.values()) == {1}  # every point handed in exactly once
+    design = set(finished)
+    for f in folders[1:]:
+        keys = _keys(f / "r.jsonl")
+        assert sorted(keys) == sorted(design) and len(keys) == N  # the whole collection, each record once
+    killed = _keys(folders[0] / "r.jsonl")
+    assert len(killed) == len(set(killed)) and set(killed) <= design
+    # the killed worker's claim was taken back: a FAIL trial for a key that was then completed
+    retaken = [k for k, state, _ in trials if k is not None and state == "FAIL"]
+    assert retaken and all(k in design for k in retaken)
+    # restarting the killed machine measures nothing and fills its store from the queue
+    again = start_cli([*ARGS, "--storage", url, "--json"], cwd=folders[0])
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert json.loads(out)["written"] == 0
+    assert sorted(_keys(folders[0] / "r.jsonl")) == sorted(design)
+
+
+def test_bad_storage_is_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from analognas.cli import app
+
+    res = CliRunner().invoke(app, [*ARGS, "--storage", "oracle://nobody@localhost/db"])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    res = CliRunner().invoke(app, [*ARGS, "--storage", str(tmp_path / "no" / "such" / "q.journal")])
+    assert res.exit_code == 2 and "does not exist" in res.output, res.output
