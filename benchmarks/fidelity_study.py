@@ -1,0 +1,166 @@
+"""Which cheap fidelity ranks architectures like `standard` does (protocol v2)?
+
+A fixed panel of architectures (``--panel`` of them, default 20: ResNet32, T500 and a
+seeded space-filling design of ``resnet_like``) is measured with the real pipeline (FP32
+training, HWA fine-tuning with ``hwa-v2``, PCM drift over ``--repeats`` programmings) at
+the reference fidelity ``standard`` and at each candidate fidelity, each with two training
+seeds. Every finished measurement is appended to ``--out`` (JSON lines) as it lands, and
+checkpoints go to ``--cache-dir``, so the study resumes after a kill, on another machine,
+or split over many (``--only FIDELITY``, ``--seeds``, ``--device cuda``).
+
+``--report`` reads the file and prints, per candidate fidelity: Kendall tau of 1-day
+accuracy and of AVM against the reference (seed-averaged), tau between its own two
+training seeds, tau between two programmings (programming 0 against 1 of the same
+networks), and CPU-seconds per record, so the collection fidelity can be chosen by rank
+agreement per CPU-second.
+
+Usage::
+
+    python benchmarks/fidelity_study.py [--panel 20] [--seeds 0,1] [--only quick] [--device auto]
+    python benchmarks/fidelity_study.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ONE_DAY, ONE_MONTH = 86400.0, 2592000.0
+
+
+def candidates():  # -> dict[str, Fidelity]
+    from analognas.training import get_fidelity
+
+    quick = get_fidelity("quick")
+    return {
+        "standard": get_fidelity("standard"),
+        "quick": quick,
+        "quick-2ep": quick.with_overrides(epochs=2),
+        "quick-10k": quick.with_overrides(train_size=10000),
+        "half": get_fidelity("standard").with_overrides(epochs=8, hwa_epochs=1, train_size=30000),
+    }
+
+
+def panel(n: int) -> list:  # -> list[ArchSpec]
+    import numpy as np
+
+    from analognas.models import get_spec
+    from analognas.space import load_space
+
+    space = load_space("resnet_like")
+    fixed = [get_spec("resnet32"), get_spec("T500")]
+    rest = space.sample(np.random.default_rng(2026), max(0, n - len(fixed)))
+    return fixed + rest
+
+
+def measure(args: argparse.Namespace) -> None:
+    from analognas._device import resolve_device
+    from analognas.analog import DriftEvalConfig, get_recipe
+    from analognas.data import load_dataset
+    from analognas.training import DATA_SEED, CheckpointStore, evaluate_architecture
+
+    out = Path(args.out)
+    done = set()
+    if out.exists():
+        for line in out.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done.add((r["arch_id"], r["fidelity"], r["seed"]))
+    fids = candidates()
+    names = [args.only] if args.only else list(fids)
+    recipe = get_recipe("hwa-v2")
+    drift = DriftEvalConfig(times=(1.0, 3600.0, ONE_DAY, ONE_MONTH), repeats=args.repeats)
+    store = CheckpointStore(args.cache_dir)
+    device = resolve_device(args.device)
+    specs = panel(args.panel)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for name in names:
+        fid = fids[name]
+        ds = load_dataset("fashion-mnist", train_size=fid.train_size, test_size=fid.test_size, seed=DATA_SEED)
+        for seed in seeds:
+            for spec in specs:
+                if (spec.arch_id, name, seed) in done:
+                    continue
+                t0, c0 = time.perf_counter(), time.process_time()
+                ev = evaluate_architecture(spec, dataset=ds, fidelity=fid, recipe=recipe, drift=drift,
+                                           modes=("hwa",), seed=seed, store=store, device=device)
+                curve = ev.curves["hwa"]
+                row = {
+                    "arch_id": spec.arch_id, "name": spec.label, "fidelity": name, "fidelity_hash": fid.hash(),
+                    "seed": seed, "params": ev.params, "fp32": ev.fp32_accuracy,
+                    "times": list(curve.times), "per_repeat": [list(r) for r in curve.per_repeat],
+                    "mean": list(curve.mean), "avm": curve.avm, "wall_seconds": time.perf_counter() - t0,
+                    "cpu_seconds": time.process_time() - c0, "cached": ev.cached, "device": str(device),
+                }
+                with out.open("a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                print(f"{name} seed {seed} {spec.label}: 1 day {curve.at(ONE_DAY)[0]:.2f} %,"
+                      f" {row['cpu_seconds']:.0f} CPU-s", flush=True)
+
+
+def _tau(a: list[float], b: list[float]) -> float:
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(a, b).statistic) if len(a) >= 3 else math.nan
+
+
+def report(args: argparse.Namespace) -> None:
+    rows = [json.loads(line) for line in Path(args.out).read_text().splitlines() if line.strip()]
+    by = {}
+    for r in rows:
+        by.setdefault(r["fidelity"], {}).setdefault(r["arch_id"], {})[r["seed"]] = r
+
+    def day(r):
+        return r["mean"][r["times"].index(ONE_DAY)]
+
+    def prog(r, k):
+        return r["per_repeat"][k][r["times"].index(ONE_DAY)]
+
+    ref = by.get("standard", {})
+    print("| fidelity | archs | tau 1 day vs standard | tau AVM vs standard | tau seed 0 vs 1 |"
+          " tau programming 0 vs 1 | CPU-s per record |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, archs in by.items():
+        both = [a for a in archs if len(archs[a]) >= 2]
+        common = [a for a in archs if a in ref]
+        mean_day = lambda d, a: sum(day(r) for r in d[a].values()) / len(d[a])
+        mean_avm = lambda d, a: sum(r["avm"] for r in d[a].values()) / len(d[a])
+        t_ref = _tau([mean_day(archs, a) for a in common], [mean_day(ref, a) for a in common])
+        t_avm = _tau([mean_avm(archs, a) for a in common], [mean_avm(ref, a) for a in common])
+        s0, s1 = sorted({s for a in both for s in archs[a]})[:2] if both else (0, 1)
+        t_seed = _tau([day(archs[a][s0]) for a in both], [day(archs[a][s1]) for a in both]) if both else math.nan
+        recs = [r for a in archs for r in archs[a].values()]
+        t_prog = _tau([prog(r, 0) for r in recs if len(r["per_repeat"]) > 1],
+                      [prog(r, 1) for r in recs if len(r["per_repeat"]) > 1])
+        cpu = sum(r["cpu_seconds"] for r in recs) / len(recs)
+        print(f"| {name} | {len(archs)} | {t_ref:.3f} | {t_avm:.3f} | {t_seed:.3f} | {t_prog:.3f} | {cpu:.0f} |")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--panel", type=int, default=20)
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--repeats", type=int, default=8)
+    ap.add_argument("--only", default=None, help="measure one fidelity only (split the study over machines)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--cache-dir", default=str(ROOT / "benchmarks/results/fidelity-cache"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/fidelity-study.jsonl"))
+    ap.add_argument("--report", action="store_true")
+    args = ap.parse_args()
+    if args.only and args.only not in candidates():
+        print(f"error: --only {args.only!r}: choose one of {', '.join(candidates())}", file=sys.stderr)
+        return 2
+    if args.report:
+        report(args)
+    else:
+        measure(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
