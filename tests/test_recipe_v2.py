@@ -114,7 +114,7 @@ def test_weight_noise_is_relative_to_each_columns_max() -> None:
     conv: AnalogConv2d = model[2]
     with torch.no_grad():  # make the column maxima differ by 100x
         conv.weight.mul_(torch.logspace(-2, 0, 12).view(-1, 1, 1, 1))
-    from analognas.analog._layers import _weight_noise
+    from analognas.analog._tile_forward import _weight_noise
 
     tm = tile_abs_max(conv)
     draws = torch.stack([_weight_noise(conv, tm) for _ in range(200)])

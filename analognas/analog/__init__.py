@@ -50,7 +50,7 @@ from analognas.analog._drift import (
     make_noise_model,
 )
 from analognas.analog._drift_config import DEFAULT_TIMES, Compensation, DriftEvalConfig
-from analognas.analog._layers import AnalogConv2d, AnalogLinear, tile_abs_max
+from analognas.analog._layers import AnalogConv2d, AnalogLinear
 from analognas.analog._recipe import (
     RECIPES,
     CalibrationRule,
@@ -68,6 +68,7 @@ from analognas.analog._recipe import (
     get_recipe,
     resolve_recipe,
 )
+from analognas.analog._tile_forward import tile_abs_max
 from analognas.analog._tiles import split_sizes
 
 __all__ = [

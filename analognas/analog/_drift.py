@@ -30,17 +30,11 @@ from torch import nn
 
 from analognas._errors import ConfigError
 from analognas.analog._drift_config import Compensation, DriftEvalConfig
-from analognas.analog._layers import (
-    AnalogConv2d,
-    AnalogLinear,
-    AnalogState,
-    ProgrammedTiles,
-    columnwise,
-    is_analog,
-)
+from analognas.analog._layers import AnalogConv2d, AnalogLinear, is_analog
 from analognas.analog._noise import NoiseSource
 from analognas.analog._periphery import FastTile, Periphery
 from analognas.analog._plain import stable_hash
+from analognas.analog._tile_forward import AnalogState, ProgrammedTiles, columnwise
 
 
 def derive_seed(*parts: object) -> int:
