@@ -46,3 +46,8 @@ def test_imports_follow_the_layers(path: Path) -> None:
 def test_space_needs_no_torch() -> None:
     for path in (PKG / "space").glob("*.py"):
         assert not any(m.split(".")[0] == "torch" for m in _imports(path)), path.name
+
+
+def test_no_library_module_is_over_400_lines() -> None:
+    long = {str(p.relative_to(PKG)): n for p in PKG.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long

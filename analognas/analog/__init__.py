@@ -51,8 +51,8 @@ from analognas.analog._drift import (
 )
 from analognas.analog._drift_config import DEFAULT_TIMES, Compensation, DriftEvalConfig
 from analognas.analog._layers import AnalogConv2d, AnalogLinear
+from analognas.analog._presets import RECIPES, get_recipe, resolve_recipe
 from analognas.analog._recipe import (
-    RECIPES,
     CalibrationRule,
     FineTuneParameter,
     HWARecipe,
@@ -65,8 +65,6 @@ from analognas.analog._recipe import (
     WeightNoiseParameter,
     WeightNoiseType,
     WeightScaling,
-    get_recipe,
-    resolve_recipe,
 )
 from analognas.analog._tile_forward import tile_abs_max
 from analognas.analog._tiles import split_sizes

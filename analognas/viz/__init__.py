@@ -6,21 +6,23 @@ from analognas.viz._drift import DriftSeries, drift_figure, drift_plot_data
 from analognas.viz._html import write_html
 from analognas.viz._search import (
     HistoryPlotData,
-    ImportanceData,
     ParetoPlotData,
     ParetoPoint,
     ReferencePoint,
-    VerificationPoint,
     history_figure,
     history_plot_data,
-    importance_figure,
-    importance_plot_data,
     pareto_figure,
     pareto_plot_data,
+)
+from analognas.viz._search_dashboard import dashboard_figures, reference_points, write_search_dashboard
+from analognas.viz._search_learned import (
+    ImportanceData,
+    VerificationPoint,
+    importance_figure,
+    importance_plot_data,
     verification_figure,
     verification_plot_data,
 )
-from analognas.viz._search_dashboard import dashboard_figures, reference_points, write_search_dashboard
 
 __all__ = [
     "DriftSeries",

@@ -21,10 +21,12 @@ from analognas.viz._search import (
     ReferencePoint,
     history_figure,
     history_plot_data,
-    importance_figure,
-    importance_plot_data,
     pareto_figure,
     pareto_plot_data,
+)
+from analognas.viz._search_learned import (
+    importance_figure,
+    importance_plot_data,
     verification_figure,
     verification_plot_data,
 )
