@@ -179,7 +179,7 @@ def _aihwkit(net: nn.Module, recipe: HWARecipe, fast: nn.Module) -> nn.Module:
             rows = am.array if hasattr(am, "array") else [[am]]
             for i, row in enumerate(rows):
                 for tile in row:
-                    tile.set_input_range(float(ours.input_range[i]))
+                    tile.set_input_range(float(ours.input_range.detach()[i]))
     return ref.eval()
 
 
