@@ -15,25 +15,13 @@ from typing import Annotated, Any
 import typer
 
 from analognas.cli._app import app, print_json
+from analognas.cli._options import ProtocolOptions, protocol_options
 from analognas.cli._progress import ProgressBar
 from analognas.cli._train import (
-    BatchOpt,
-    CacheOpt,
     CompOpt,
-    DataDirOpt,
-    DatasetOpt,
-    DeviceOpt,
-    EpochsOpt,
-    FidelityOpt,
-    HwaEpochsOpt,
     JsonOpt,
-    LrOpt,
     QuietOpt,
-    RecipeOpt,
     RepeatsOpt,
-    SeedOpt,
-    TestSizeOpt,
-    TrainSizeOpt,
 )
 
 surrogate_app = typer.Typer(help="Fit, inspect and compare drift-accuracy surrogates.", no_args_is_help=True)
@@ -64,22 +52,12 @@ def _queue_settings(storage: str | None, grace: float):  # type: ignore[no-untyp
 
 
 @app.command("collect")
+@protocol_options(fidelity="low", recipe="hwa-v1")
 def collect(
     space: Annotated[str, typer.Option(help="Search-space file or name, e.g. search_spaces/resnet_like.toml.")],
     n: Annotated[int, typer.Option("--n", help="Architectures to measure (the design's first n).")] = 200,
-    dataset: DatasetOpt = "fashion-mnist",
-    data_dir: DataDirOpt = None,
-    fidelity: FidelityOpt = "low",
-    epochs: EpochsOpt = None,
-    hwa_epochs: HwaEpochsOpt = None,
-    train_size: TrainSizeOpt = None,
-    test_size: TestSizeOpt = None,
-    batch_size: BatchOpt = None,
-    lr: LrOpt = None,
-    recipe: RecipeOpt = "hwa-v1",
     repeats: RepeatsOpt = 5,
     compensation: CompOpt = None,
-    seed: SeedOpt = 0,
     records: Annotated[Path | None, typer.Option(
         help="Record store (default surrogates/records/SPACE-DATASET-FIDELITY.jsonl).")] = None,
     workers: Annotated[int, typer.Option(help="Measuring processes (1 = in this process).")] = 1,
@@ -89,24 +67,21 @@ def collect(
     grace_seconds: Annotated[float, typer.Option(
         help="With --storage: seconds without a heartbeat after which a silent worker's point is taken back.")] = 120.0,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Measure again what failed before.")] = False,
-    cache_dir: CacheOpt = None,
-    device: DeviceOpt = "auto",
+    opts: ProtocolOptions = None,  # type: ignore[assignment]  # filled in by @protocol_options
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Measure a space-filling design of the space with HWA training + PCM drift (resumable)."""
-    from analognas._device import resolve_device
-    from analognas.cli._train import _common
     from analognas.space import load_space
     from analognas.surrogate import collect as run_collect
 
-    dev = str(resolve_device(device))
+    dev = str(opts.resolved_device())
     sp = load_space(space)
-    fid = _common(dataset, fidelity, epochs, hwa_epochs, train_size, test_size, batch_size, lr, recipe)["fidelity"]
+    fid = opts.common()["fidelity"]  # also checks the recipe before any work
     with ProgressBar(quiet or json_out, "records") as bar:
-        result = run_collect(sp, n=n, fidelity=fid, dataset=dataset, recipe=recipe, repeats=repeats,
-                             compensation=compensation, seed=seed, records=records, workers=workers,
-                             data_dir=data_dir, cache_dir=cache_dir, retry_failed=retry_failed,
+        result = run_collect(sp, n=n, fidelity=fid, dataset=opts.dataset, recipe=opts.recipe, repeats=repeats,
+                             compensation=compensation, seed=opts.seed, records=records, workers=workers,
+                             data_dir=opts.data_dir, cache_dir=opts.cache_dir, retry_failed=retry_failed,
                              progress=bar.collect_event, device=dev, storage=storage,
                              queue=_queue_settings(storage, grace_seconds))
     if result.failed:

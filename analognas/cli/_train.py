@@ -9,51 +9,12 @@ from typing import Annotated, Any
 import typer
 
 from analognas.cli._app import app, print_json
+from analognas.cli._options import ProtocolOptions, protocol_options
 
-DatasetOpt = Annotated[str, typer.Option(help="fashion-mnist (offline default) or cifar10.")]
-DataDirOpt = Annotated[str | None, typer.Option(help="Folder with the dataset files (IDX or cifar-10-batches-py).")]
-FidelityOpt = Annotated[str, typer.Option(help="Named protocol: smoke, low, medium, high (v1); quick, standard (v2).")]
-EpochsOpt = Annotated[int | None, typer.Option(help="FP32 epochs (overrides the fidelity).")]
-HwaEpochsOpt = Annotated[int | None, typer.Option(help="HWA fine-tuning epochs (overrides the fidelity).")]
-TrainSizeOpt = Annotated[int | None, typer.Option(help="Training images (class-balanced subset).")]
-TestSizeOpt = Annotated[int | None, typer.Option(help="Test images.")]
-BatchOpt = Annotated[int | None, typer.Option(help="Batch size (overrides the fidelity).")]
-LrOpt = Annotated[float | None, typer.Option(help="Peak FP32 learning rate (overrides the fidelity).")]
-SeedOpt = Annotated[int, typer.Option(help="Seed of initialisation, shuffling and programming noise.")]
-RecipeOpt = Annotated[
-    str, typer.Option(help="HWA recipe: hwa-v2 (protocol v2), hwa-v2-all-analog, hwa-v1, none, or a recipe .json file.")
-]
-CacheOpt = Annotated[Path | None, typer.Option(help="Checkpoint cache folder (default runs/cache).")]
 RepeatsOpt = Annotated[int, typer.Option(help="Independent PCM programmings to average.")]
 CompOpt = Annotated[str | None, typer.Option(help="Drift compensation: global, exact-reference or none.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-DeviceOpt = Annotated[str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:N.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _common(
-    dataset: str,
-    fidelity: str,
-    epochs: int | None,
-    hwa_epochs: int | None,
-    train_size: int | None,
-    test_size: int | None,
-    batch_size: int | None,
-    lr: float | None,
-    recipe: str,
-) -> dict[str, Any]:
-    from analognas.analog import resolve_recipe
-    from analognas.training import get_fidelity
-
-    fid = get_fidelity(fidelity).with_overrides(
-        epochs=epochs,
-        hwa_epochs=hwa_epochs,
-        train_size=train_size,
-        test_size=test_size,
-        batch_size=batch_size,
-        lr=lr,
-    )
-    return {"dataset": dataset, "fidelity": fid, "recipe": resolve_recipe(recipe)}
 
 
 def _drift_config(times: list[str] | None, repeats: int, compensation: str | None, seed: int):
@@ -68,41 +29,30 @@ def _drift_config(times: list[str] | None, repeats: int, compensation: str | Non
 
 
 @app.command("train")
+@protocol_options()
 def train(
     arch: Annotated[str, typer.Argument(help="Registry name, JSON spec or spec file.")],
     mode: Annotated[str, typer.Option(help="fp32 (from scratch) or hwa (fine-tunes the FP32 model).")] = "fp32",
-    dataset: DatasetOpt = "fashion-mnist",
-    data_dir: DataDirOpt = None,
-    fidelity: FidelityOpt = "standard",
-    epochs: EpochsOpt = None,
-    hwa_epochs: HwaEpochsOpt = None,
-    train_size: TrainSizeOpt = None,
-    test_size: TestSizeOpt = None,
-    batch_size: BatchOpt = None,
-    lr: LrOpt = None,
-    recipe: RecipeOpt = "hwa-v2",
-    seed: SeedOpt = 0,
-    cache_dir: CacheOpt = None,
-    device: DeviceOpt = "auto",
+    opts: ProtocolOptions = None,  # type: ignore[assignment]  # filled in by @protocol_options
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Train one architecture (cached: a second call reuses the checkpoint)."""
-    from analognas._device import resolve_device
     from analognas._errors import ConfigError
     from analognas.cli._progress import ProgressBar
     from analognas.data import load_dataset
     from analognas.models import resolve_spec
-    from analognas.training import DATA_SEED, CheckpointStore, ensure_fp32, ensure_hwa
+    from analognas.training import DATA_SEED, ensure_fp32, ensure_hwa
 
     if mode not in ("fp32", "hwa"):
         raise ConfigError(f"--mode must be fp32 or hwa, got {mode!r}")
-    dev = resolve_device(device)
+    dev = opts.resolved_device()
     spec = resolve_spec(arch)
-    common = _common(dataset, fidelity, epochs, hwa_epochs, train_size, test_size, batch_size, lr, recipe)
-    fid = common["fidelity"]
-    ds = load_dataset(dataset, data_dir=data_dir, train_size=fid.train_size, test_size=fid.test_size, seed=DATA_SEED)
-    store = CheckpointStore(cache_dir)
+    common = opts.common()
+    fid, seed = common["fidelity"], opts.seed
+    ds = load_dataset(opts.dataset, data_dir=opts.data_dir, train_size=fid.train_size, test_size=fid.test_size,
+                      seed=DATA_SEED)
+    store = opts.store()
     with ProgressBar(quiet or json_out) as bar:
         model, meta, cached = ensure_fp32(spec, ds, fid, seed, store, bar, dev)
         if mode == "hwa":
@@ -139,6 +89,7 @@ def _key(spec, dataset, mode, recipe, fid, seed):
 
 
 @app.command("evaluate")
+@protocol_options()
 def evaluate(
     arch: Annotated[str, typer.Argument(help="Registry name, JSON spec or spec file.")],
     drift: Annotated[
@@ -146,39 +97,26 @@ def evaluate(
     ] = None,
     repeats: RepeatsOpt = 5,
     compensation: CompOpt = None,
-    dataset: DatasetOpt = "fashion-mnist",
-    data_dir: DataDirOpt = None,
-    fidelity: FidelityOpt = "standard",
-    epochs: EpochsOpt = None,
-    hwa_epochs: HwaEpochsOpt = None,
-    train_size: TrainSizeOpt = None,
-    test_size: TestSizeOpt = None,
-    batch_size: BatchOpt = None,
-    lr: LrOpt = None,
-    recipe: RecipeOpt = "hwa-v2",
-    seed: SeedOpt = 0,
-    cache_dir: CacheOpt = None,
-    device: DeviceOpt = "auto",
+    opts: ProtocolOptions = None,  # type: ignore[assignment]  # filled in by @protocol_options
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """FP32, HWA and direct-mapping accuracy after PCM drift (trains whatever is missing)."""
-    from analognas._device import resolve_device
     from analognas.cli._progress import ProgressBar
     from analognas.models import resolve_spec
-    from analognas.training import CheckpointStore, evaluate_architecture, evaluation_summary, label_time
+    from analognas.training import evaluate_architecture, evaluation_summary, label_time
 
-    dev = resolve_device(device)
+    dev = opts.resolved_device()
     spec = resolve_spec(arch)
-    drift_cfg, times = _drift_config(drift, repeats, compensation, seed)
-    common = _common(dataset, fidelity, epochs, hwa_epochs, train_size, test_size, batch_size, lr, recipe)
+    drift_cfg, times = _drift_config(drift, repeats, compensation, opts.seed)
+    common = opts.common()
     with ProgressBar(quiet or json_out) as bar:
         ev = evaluate_architecture(
             spec,
-            data_dir=data_dir,
+            data_dir=opts.data_dir,
             drift=drift_cfg,
-            seed=seed,
-            store=CheckpointStore(cache_dir),
+            seed=opts.seed,
+            store=opts.store(),
             progress=bar,
             device=dev,
             **common,
@@ -212,43 +150,32 @@ def evaluate(
 
 
 @app.command("compare")
+@protocol_options()
 def compare(
     archs: Annotated[list[str], typer.Argument(help="Architectures to compare, e.g. T500 resnet32.")],
     out: Annotated[Path | None, typer.Option(help="HTML plot path (default runs/compare/NAMES-FIDELITY.html).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
     repeats: RepeatsOpt = 5,
     compensation: CompOpt = None,
-    dataset: DatasetOpt = "fashion-mnist",
-    data_dir: DataDirOpt = None,
-    fidelity: FidelityOpt = "standard",
-    epochs: EpochsOpt = None,
-    hwa_epochs: HwaEpochsOpt = None,
-    train_size: TrainSizeOpt = None,
-    test_size: TestSizeOpt = None,
-    batch_size: BatchOpt = None,
-    lr: LrOpt = None,
-    recipe: RecipeOpt = "hwa-v2",
-    seed: SeedOpt = 0,
+    opts: ProtocolOptions = None,  # type: ignore[assignment]  # filled in by @protocol_options
     seeds: Annotated[int, typer.Option(help="Training seeds per architecture: --seed, --seed+1, ...")] = 1,
     baseline: Annotated[
         str | None, typer.Option(help="Architecture the others are compared with (default: the last named).")
     ] = None,
-    cache_dir: CacheOpt = None,
-    device: DeviceOpt = "auto",
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Table and accuracy-vs-time plot of several architectures (FP32, HWA, direct), with
     paired differences against a baseline and their 95 % intervals."""
     from analognas._atomic import write_atomic
-    from analognas._device import resolve_device
     from analognas._errors import ConfigError, OutputExistsError
     from analognas.cli._progress import ProgressBar
     from analognas.models import resolve_spec
-    from analognas.training import MAX_SEEDS, CheckpointStore, compare_architectures
+    from analognas.training import MAX_SEEDS, compare_architectures
     from analognas.viz import drift_figure, drift_plot_data, write_html
 
-    dev = resolve_device(device)
+    dev = opts.resolved_device()
+    seed, dataset = opts.seed, opts.dataset
     specs = [resolve_spec(a) for a in archs]
     if not 1 <= seeds <= MAX_SEEDS:
         raise ConfigError(f"--seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
@@ -257,7 +184,7 @@ def compare(
         raise ConfigError(f"--baseline {baseline!r} is not one of the compared architectures: {', '.join(archs)}")
     base = -1 if baseline is None else (archs.index(baseline) if baseline in archs else labels.index(baseline))
     drift_cfg, _ = _drift_config(None, repeats, compensation, seed)
-    common = _common(dataset, fidelity, epochs, hwa_epochs, train_size, test_size, batch_size, lr, recipe)
+    common = opts.common()
     fid = common["fidelity"]
     explicit = out is not None
     target = out or Path("runs") / "compare" / f"{'-'.join(s.label for s in specs)}-{dataset}-{fid.name}-s{seed}.html"
@@ -266,11 +193,11 @@ def compare(
     with ProgressBar(quiet or json_out) as bar:
         result = compare_architectures(
             specs,
-            data_dir=data_dir,
+            data_dir=opts.data_dir,
             drift=drift_cfg,
             seeds=tuple(range(seed, seed + seeds)),
             baseline=base,
-            store=CheckpointStore(cache_dir),
+            store=opts.store(),
             progress=bar,
             device=dev,
             **common,
