@@ -74,6 +74,16 @@ def seed_figure(suffix: str = "") -> None:
             print(f"| {mode.upper() if mode == 'hwa' else mode} | "
                   + " | ".join(f"{m:.2f} ± {s:.2f}" for m, s in zip(c["mean"], c["std"], strict=True)) + " |")
     hwa = ev["curves"]["hwa"]
+    if ev["curves"].get("direct"):
+        from analognas.training import paired_difference
+
+        direct = ev["curves"]["direct"]
+        cells = []
+        for k, t in enumerate(times):
+            diff = paired_difference([r[k] for r in hwa["per_repeat"]], [r[k] for r in direct["per_repeat"]])
+            lo, hi = diff["ci95"]
+            cells.append(f"{LABELS.get(t, t)} {diff['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+        print("\nHWA - direct, paired by programming index (mean [95 % CI]): " + "; ".join(cells) + ".")
     gap = [ev["fp32_accuracy"] - m for m in hwa["mean"]]
     print(f"\nHWA below FP32 by {min(gap):.2f} to {max(gap):.2f} points; largest std {max(hwa['std']):.2f};"
           f" HWA fine-tuning {ev['train_seconds'].get('hwa', float('nan')):.0f} s,"
