@@ -42,7 +42,7 @@ def train(
     from analognas.cli._progress import ProgressBar
     from analognas.data import load_dataset
     from analognas.models import resolve_spec
-    from analognas.training import DATA_SEED, ensure_fp32, ensure_hwa
+    from analognas.training import DATA_SEED, checkpoint_key, ensure_fp32, ensure_hwa
 
     if mode not in ("fp32", "hwa"):
         raise ConfigError(f"--mode must be fp32 or hwa, got {mode!r}")
@@ -57,7 +57,7 @@ def train(
         model, meta, cached = ensure_fp32(spec, ds, fid, seed, store, bar, dev)
         if mode == "hwa":
             model, meta, cached = ensure_hwa(spec, ds, fid, common["recipe"], seed, store, model, bar)
-    weights = store.paths(_key(spec, ds.name, mode, common["recipe"], fid, seed))[0]
+    weights = store.paths(checkpoint_key(spec, ds.name, mode, common["recipe"], fid, seed))[0]
     summary = {
         "arch": spec.label,
         "arch_id": spec.arch_id,
@@ -78,14 +78,6 @@ def train(
         f"{spec.label} {mode} on {ds.name} ({fid.name}): test accuracy {acc:.2f}%"
         f"{' (cached)' if cached else ''}, {m['train_seconds']:.1f} s training; checkpoint {weights}"
     )
-
-
-def _key(spec, dataset, mode, recipe, fid, seed):
-    from analognas.training import CheckpointKey
-
-    if mode == "hwa":
-        return CheckpointKey(spec.arch_id, dataset, mode, recipe.hash(), fid.hash(), seed)
-    return CheckpointKey(spec.arch_id, dataset, mode, "none", fid.fp32_hash(), seed)
 
 
 @app.command("evaluate")

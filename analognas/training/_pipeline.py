@@ -144,6 +144,17 @@ def _meta(
     }
 
 
+def checkpoint_key(spec: ArchSpec, dataset: str, mode: str, recipe: HWARecipe | None, fid: Fidelity,
+                   seed: int) -> CheckpointKey:
+    """The one definition of what a checkpoint is keyed by: FP32 runs by the FP32 part of
+    the fidelity alone (``fp32_hash``), HWA runs by the recipe and the whole fidelity."""
+    if mode == "hwa":
+        if recipe is None:
+            raise ConfigError("an HWA checkpoint key needs a recipe")
+        return CheckpointKey(spec.arch_id, dataset, "hwa", recipe.hash(), fid.hash(), seed)
+    return CheckpointKey(spec.arch_id, dataset, "fp32", "none", fid.fp32_hash(), seed)
+
+
 def ensure_fp32(
     spec: ArchSpec,
     ds: Dataset,
@@ -157,7 +168,7 @@ def ensure_fp32(
 
     Initialisation and shuffling use CPU generators, so a checkpoint does not depend on
     the device it was trained on beyond floating-point summation order."""
-    key = CheckpointKey(spec.arch_id, ds.name, "fp32", "none", fid.fp32_hash(), seed)
+    key = checkpoint_key(spec, ds.name, "fp32", None, fid, seed)
     model = _seeded_model(spec, ds, seed)
     hit = store.load(key, spec)
     if hit is not None:
@@ -202,7 +213,7 @@ def ensure_hwa(
 ) -> tuple[nn.Module, dict[str, Any], bool]:
     """The HWA fine-tuned analog model: from the cache, or fine-tuned from `fp32` now (on
     `fp32`'s device)."""
-    key = CheckpointKey(spec.arch_id, ds.name, "hwa", recipe.hash(), fid.hash(), seed)
+    key = checkpoint_key(spec, ds.name, "hwa", recipe, fid, seed)
     # training noise comes from its own seeded generator, never from torch's global RNG
     model = to_analog(fp32, recipe, generator=torch.Generator().manual_seed(seed + 7919))
     hit = store.load(key, spec)
