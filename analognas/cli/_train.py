@@ -38,46 +38,27 @@ def train(
     json_out: JsonOpt = False,
 ) -> None:
     """Train one architecture (cached: a second call reuses the checkpoint)."""
-    from analognas._errors import ConfigError
     from analognas.cli._progress import ProgressBar
-    from analognas.data import load_dataset
     from analognas.models import resolve_spec
-    from analognas.training import DATA_SEED, checkpoint_key, ensure_fp32, ensure_hwa
+    from analognas.training import train_architecture
 
-    if mode not in ("fp32", "hwa"):
-        raise ConfigError(f"--mode must be fp32 or hwa, got {mode!r}")
-    dev = opts.resolved_device()
-    spec = resolve_spec(arch)
-    common = opts.common()
-    fid, seed = common["fidelity"], opts.seed
-    ds = load_dataset(opts.dataset, data_dir=opts.data_dir, train_size=fid.train_size, test_size=fid.test_size,
-                      seed=DATA_SEED)
-    store = opts.store()
+    dev, spec = opts.resolved_device(), resolve_spec(arch)
     with ProgressBar(quiet or json_out) as bar:
-        model, meta, cached = ensure_fp32(spec, ds, fid, seed, store, bar, dev)
-        if mode == "hwa":
-            model, meta, cached = ensure_hwa(spec, ds, fid, common["recipe"], seed, store, model, bar)
-    weights = store.paths(checkpoint_key(spec, ds.name, mode, common["recipe"], fid, seed))[0]
-    summary = {
-        "arch": spec.label,
-        "arch_id": spec.arch_id,
-        "mode": mode,
-        "dataset": ds.name,
-        "cached": cached,
-        "checkpoint": str(weights),
-        "fidelity": fid.to_dict(),
-        "device": str(dev),
-        "metrics": meta["metrics"],
-    }
+        res = train_architecture(spec, mode=mode, dataset=opts.dataset, data_dir=opts.data_dir, seed=opts.seed,
+                                 store=opts.store(), device=dev, progress=bar, **_fid_recipe(opts))
     if json_out:
-        print_json(summary)
+        print_json(res.to_dict())
         return
-    m = meta["metrics"]
-    acc = m.get("test_accuracy", m.get("test_accuracy_noise_free"))
     print(
-        f"{spec.label} {mode} on {ds.name} ({fid.name}): test accuracy {acc:.2f}%"
-        f"{' (cached)' if cached else ''}, {m['train_seconds']:.1f} s training; checkpoint {weights}"
+        f"{res.arch} {res.mode} on {res.dataset} ({res.fidelity['name']}): test accuracy {res.accuracy:.2f}%"
+        f"{' (cached)' if res.cached else ''}, {res.metrics['train_seconds']:.1f} s training;"
+        f" checkpoint {res.checkpoint}"
     )
+
+
+def _fid_recipe(opts: ProtocolOptions) -> dict[str, Any]:
+    common = opts.common()
+    return {"fidelity": common["fidelity"], "recipe": common["recipe"]}
 
 
 @app.command("evaluate")

@@ -20,6 +20,7 @@ from analognas.training._pipeline import (
     with_avm_times,
 )
 from analognas.training._store import CheckpointKey, CheckpointStore, default_cache_dir, package_versions
+from analognas.training._train_one import TrainSummary, train_architecture
 
 __all__ = [
     "DATA_SEED",
@@ -34,6 +35,7 @@ __all__ = [
     "DriftCurve",
     "Fidelity",
     "TrainResult",
+    "TrainSummary",
     "accuracy",
     "checkpoint_key",
     "compare_architectures",
@@ -49,6 +51,7 @@ __all__ = [
     "package_versions",
     "paired_difference",
     "parse_time",
+    "train_architecture",
     "train_model",
     "with_avm_times",
 ]
