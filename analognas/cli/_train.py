@@ -77,7 +77,7 @@ def evaluate(
     """FP32, HWA and direct-mapping accuracy after PCM drift (trains whatever is missing)."""
     from analognas.cli._progress import ProgressBar
     from analognas.models import resolve_spec
-    from analognas.training import evaluate_architecture, evaluation_summary, label_time
+    from analognas.training import evaluate_architecture, evaluation_summary
 
     dev = opts.resolved_device()
     spec = resolve_spec(arch)
@@ -98,13 +98,19 @@ def evaluate(
     if json_out:
         print_json(summary)
         return
+    _print_evaluation(ev, summary, times)
+
+
+def _print_evaluation(ev: Any, summary: dict[str, Any], times: tuple[float, ...]) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from analognas.training import label_time
 
     con = Console()
     fid = ev.fidelity
     con.print(
-        f"[bold]{spec.label}[/bold] ({spec.arch_id}) on {ev.dataset['name']}: {ev.params:,} params, "
+        f"[bold]{ev.spec.label}[/bold] ({ev.spec.arch_id}) on {ev.dataset['name']}: {ev.params:,} params, "
         f"{ev.tiles} tiles; fidelity {fid.name} ({fid.train_size or 'all'} train / {fid.test_size or 'all'} test"
         f" images, {fid.epochs}+{fid.hwa_epochs} epochs); recipe {ev.recipe.name} ({ev.recipe.hash()}); "
         f"{ev.drift.repeats} programmings, compensation {ev.drift.to_dict().get('compensation')}"
