@@ -23,7 +23,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import sys
@@ -48,7 +47,6 @@ def main() -> int:
     args = ap.parse_args()
 
     import torch
-    from aihwkit.nn.conversion import convert_to_analog
     from scipy.stats import t as student_t
 
     from analognas._device import resolve_device
@@ -57,10 +55,9 @@ def main() -> int:
         PeripheryParameter,
         analog_inference,
         calibrate_input_ranges,
-        digital_layer_names,
         drift_accuracy,
         get_recipe,
-        to_aihwkit_rpu_config,
+        to_aihwkit_model,
         to_analog,
     )
     from analognas.data import load_dataset
@@ -78,21 +75,6 @@ def main() -> int:
     x, y = ds.test.x, ds.test.y
     calib = ds.train.x[: fid.batch_size * 4]
 
-    def aihwkit_model(rec, cfg, fast):
-        ref = convert_to_analog(
-            copy.deepcopy(net), to_aihwkit_rpu_config(rec, cfg), exclude_modules=digital_layer_names(net, rec)
-        )
-        ours = dict(fast.named_modules())
-        for name, module in ref.named_modules():
-            layer = ours.get(name)
-            if layer is not None and hasattr(layer, "input_range") and hasattr(module, "analog_module"):
-                am = module.analog_module
-                rows = am.array if hasattr(am, "array") else [[am]]
-                for i, row in enumerate(rows):
-                    for tile in row:
-                        tile.set_input_range(float(layer.input_range.detach()[i]))
-        return ref.eval()
-
     # (a0) every effect off, nothing clipped: both equal the digital network
     import dataclasses
 
@@ -106,7 +88,7 @@ def main() -> int:
     xs = x[:500]
     fast = to_analog(net, ideal)
     calibrate_input_ranges(fast, xs)
-    ref = aihwkit_model(ideal, off, fast)
+    ref = to_aihwkit_model(net, ideal, off, ranges_from=fast)
     with torch.no_grad():
         digital = net(xs)
         ref.program_analog_weights()
@@ -125,7 +107,7 @@ def main() -> int:
     off_recipe = recipe.replace(periphery=PeripheryParameter(inp_bits=8, out_bits=8, out_bound=10.0, out_noise=0.0))
     fast = to_analog(net, off_recipe)
     calibrate_input_ranges(fast, calib)
-    ref = aihwkit_model(off_recipe, off, fast)
+    ref = to_aihwkit_model(net, off_recipe, off, ranges_from=fast)
     with torch.no_grad():
         ref.program_analog_weights()
         ref.drift_analog_weights(3600.0)
@@ -152,7 +134,7 @@ def main() -> int:
     fast.cpu()
     ours_s = time.perf_counter() - t0
     print(f"fast path: {[round(100 * m, 2) for m in ours.mean]} in {ours_s:.0f} s", flush=True)
-    ref = aihwkit_model(recipe, cfg, fast)
+    ref = to_aihwkit_model(net, recipe, cfg, ranges_from=fast)
     theirs = []
     t0 = time.perf_counter()
     for r in range(args.repeats):

@@ -10,7 +10,6 @@ compensation, same mapping), driven by ``program_analog_weights`` /
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
@@ -23,10 +22,9 @@ from analognas.analog import (
     PeripheryParameter,
     analog_inference,
     calibrate_input_ranges,
-    digital_layer_names,
     drift_accuracy,
     get_recipe,
-    to_aihwkit_rpu_config,
+    to_aihwkit_model,
     to_analog,
 )
 
@@ -73,22 +71,6 @@ def trained():
     return net, ds
 
 
-def _aihwkit_model(net: nn.Module, recipe, cfg: DriftEvalConfig, ranges: dict[str, torch.Tensor] | None):
-    ref = aihwkit_conversion.convert_to_analog(
-        copy.deepcopy(net), to_aihwkit_rpu_config(recipe, cfg), exclude_modules=digital_layer_names(net, recipe)
-    )
-    if ranges:
-        for name, module in ref.named_modules():
-            if name in ranges:
-                am = module.analog_module
-                rows = am.array if hasattr(am, "array") else [[am]]
-                for i, row in enumerate(rows):
-                    for tile in row:
-                        tile.set_input_range(float(ranges[name][i]))
-    ref.eval()
-    return ref
-
-
 def _aihwkit_accuracy(ref: nn.Module, x: torch.Tensor, y: torch.Tensor, repeat: int) -> list[float]:
     accs = []
     with torch.random.fork_rng(devices=[]):
@@ -114,7 +96,7 @@ def test_all_noise_off_equals_digital(trained):
         for t in TIMES:
             session.drift_to(t)
             assert torch.allclose(fast(x), digital, atol=1e-5, rtol=0)
-    ref = _aihwkit_model(net, recipe, cfg, None)
+    ref = to_aihwkit_model(net, recipe, cfg)
     ref.program_analog_weights()
     for t in TIMES:
         ref.drift_analog_weights(t)
@@ -131,8 +113,7 @@ def test_deterministic_periphery_matches_aihwkit(trained):
     cfg = DriftEvalConfig(times=(3600.0,), repeats=1, prog_noise_scale=0.0, read_noise_scale=0.0, drift_scale=0.0)
     fast = to_analog(net, recipe)
     calibrate_input_ranges(fast, ds.train.x[:256])
-    ranges = {n: m.input_range.detach() for n, m in fast.named_modules() if hasattr(m, "input_range")}
-    ref = _aihwkit_model(net, recipe, cfg, ranges)
+    ref = to_aihwkit_model(net, recipe, cfg, ranges_from=fast)
     ref.program_analog_weights()
     ref.drift_analog_weights(3600.0)
     x = ds.test.x[:300]
@@ -174,11 +155,10 @@ def test_pcm_drift_accuracy_matches_aihwkit(trained, recipe_name, compensation, 
     )
     fast = to_analog(net, recipe)
     calibrate_input_ranges(fast, ds.train.x[:256])
-    ranges = {n: m.input_range.detach() for n, m in fast.named_modules() if hasattr(m, "input_range")}
     x, y = ds.test.x, ds.test.y
 
     ours = drift_accuracy(fast, cfg, x, y, batch_size=500)
-    ref = _aihwkit_model(net, recipe, cfg, ranges)
+    ref = to_aihwkit_model(net, recipe, cfg, ranges_from=fast)
     theirs = [_aihwkit_accuracy(ref, x, y, r) for r in range(REPEATS)]
     theirs_mean = [sum(row[k] for row in theirs) / REPEATS for k in range(len(TIMES))]
     theirs_sd = [

@@ -6,7 +6,6 @@ The physics is compared against aihwkit's own torch tiles configured column-wise
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 import pytest
@@ -30,7 +29,7 @@ from analognas.analog import (
     digital_layer_names,
     get_recipe,
     tile_abs_max,
-    to_aihwkit_rpu_config,
+    to_aihwkit_model,
     to_analog,
 )
 
@@ -168,21 +167,6 @@ def test_noise_off_equals_digital_column_wise() -> None:
         assert torch.allclose(fast(x), digital, atol=1e-5, rtol=0)
 
 
-def _aihwkit(net: nn.Module, recipe: HWARecipe, fast: nn.Module) -> nn.Module:
-    ref = aihwkit_conversion.convert_to_analog(
-        copy.deepcopy(net), to_aihwkit_rpu_config(recipe, NOISE_OFF), exclude_modules=digital_layer_names(net, recipe)
-    )
-    for name, module in ref.named_modules():
-        ours = dict(fast.named_modules()).get(name)
-        if ours is not None and hasattr(ours, "input_range") and hasattr(module, "analog_module"):
-            am = module.analog_module
-            rows = am.array if hasattr(am, "array") else [[am]]
-            for i, row in enumerate(rows):
-                for tile in row:
-                    tile.set_input_range(float(ours.input_range.detach()[i]))
-    return ref.eval()
-
-
 @pytest.mark.parametrize("policy", [LayerPolicy.ALL_ANALOG, LayerPolicy.FIRST_DIGITAL])
 def test_column_wise_periphery_matches_aihwkit(policy: LayerPolicy) -> None:
     """8-bit DAC and ADC, input ranges, column-wise scales, random effects off: the
@@ -195,7 +179,7 @@ def test_column_wise_periphery_matches_aihwkit(policy: LayerPolicy) -> None:
     x = torch.randn(64, 1, 28, 28, generator=torch.Generator().manual_seed(3))
     fast = to_analog(net, recipe)
     calibrate_input_ranges(fast, x)
-    ref = _aihwkit(net, recipe, fast)
+    ref = to_aihwkit_model(net, recipe, NOISE_OFF, ranges_from=fast)
     ref.program_analog_weights()
     ref.drift_analog_weights(3600.0)
     with torch.no_grad():

@@ -30,7 +30,7 @@ Typical use::
 
 from __future__ import annotations
 
-from analognas.analog._aihwkit_config import to_aihwkit_rpu_config
+from analognas.analog._aihwkit_config import to_aihwkit_model, to_aihwkit_rpu_config
 from analognas.analog._convert import (
     analog_layers,
     calibrate_input_ranges,
@@ -104,6 +104,7 @@ __all__ = [
     "set_noise_generator",
     "split_sizes",
     "tile_abs_max",
+    "to_aihwkit_model",
     "to_aihwkit_rpu_config",
     "to_analog",
     "to_digital",

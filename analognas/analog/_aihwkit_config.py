@@ -8,8 +8,10 @@ this config and compare against the fast path. Only aihwkit's pure-PyTorch tiles
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from analognas.analog._convert import digital_layer_names
 from analognas.analog._drift import make_compensation, make_noise_model
 from analognas.analog._drift_config import DriftEvalConfig
 from analognas.analog._recipe import HWARecipe, WeightClipType, WeightNoiseType, WeightScaling
@@ -98,3 +100,30 @@ def to_aihwkit_rpu_config(recipe: HWARecipe, drift: DriftEvalConfig | None = Non
     rpu.noise_model = make_noise_model(drift)
     rpu.drift_compensation = make_compensation(drift.compensation)
     return rpu
+
+
+def to_aihwkit_model(
+    net: Any, recipe: HWARecipe, drift: DriftEvalConfig | None = None, *, ranges_from: Any = None
+) -> Any:
+    """aihwkit's own analog copy of the digital ``net``: ``convert_to_analog`` with
+    ``to_aihwkit_rpu_config``, the layers the recipe's policy keeps digital excluded, and,
+    given ``ranges_from`` (our ``to_analog`` copy of ``net``), its calibrated input ranges
+    set on every tile, so both simulators start from the same numbers. In eval mode."""
+    from aihwkit.nn.conversion import convert_to_analog
+
+    ref = convert_to_analog(
+        copy.deepcopy(net), to_aihwkit_rpu_config(recipe, drift), exclude_modules=digital_layer_names(net, recipe)
+    )
+    if ranges_from is not None:
+        ours = dict(ranges_from.named_modules())
+        for name, module in ref.named_modules():
+            layer = ours.get(name)
+            if getattr(layer, "input_range", None) is None or not hasattr(module, "analog_module"):
+                continue
+            am = module.analog_module
+            rows = am.array if hasattr(am, "array") else [[am]]
+            for i, row in enumerate(rows):
+                for tile in row:
+                    tile.set_input_range(float(layer.input_range.detach()[i]))
+    return ref.eval()
+
