@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from analognas._errors import ConfigError
@@ -20,29 +21,33 @@ from analognas.analog._recipe import (
     WeightScaling,
 )
 
+# 6% of max|w|: slightly above the PCM programming noise at g_max (1.06 uS of 25 uS = 4.2%),
+# so that the trained net tolerates programming plus read noise.
+_WEIGHT_NOISE = WeightNoiseParameter(type=WeightNoiseType.ADD_NORMAL, std_dev=0.06)
+# StandardHWATrainingPreset's input-range learning, verbatim.
+_INPUT_RANGE = InputRangeParameter(
+    enable=True,
+    learn=True,
+    init_value=3.0,
+    init_from_data=100,
+    init_std_alpha=3.0,
+    decay=0.001,
+    input_min_percentage=0.95,
+    gradient_scale=1.0,
+    gradient_relative=True,
+)
+# 8-bit DAC and ADC (254 levels); ADC bound and output noise of StandardHWATrainingPreset
+# (out_bound=10, out_noise=0.04).
+_PERIPHERY = PeripheryParameter(inp_bits=8, out_bits=8, out_bound=10.0, out_noise=0.04)
+
 RECIPES: dict[str, HWARecipe] = {
     "hwa-v1": HWARecipe(
         name="hwa-v1",
         version=1,
-        # 6% of max|w|: slightly above the PCM programming noise at g_max (1.06 uS of
-        # 25 uS = 4.2%), so that the trained net tolerates programming plus read noise.
-        weight_noise=WeightNoiseParameter(type=WeightNoiseType.ADD_NORMAL, std_dev=0.06),
+        weight_noise=_WEIGHT_NOISE,
         clip=WeightClipParameter(type=WeightClipType.LAYER_GAUSSIAN, sigma=2.5),
-        # StandardHWATrainingPreset's input-range learning, verbatim.
-        input_range=InputRangeParameter(
-            enable=True,
-            learn=True,
-            init_value=3.0,
-            init_from_data=100,
-            init_std_alpha=3.0,
-            decay=0.001,
-            input_min_percentage=0.95,
-            gradient_scale=1.0,
-            gradient_relative=True,
-        ),
-        # 8-bit DAC and ADC (254 levels); ADC bound and output noise of
-        # StandardHWATrainingPreset (out_bound=10, out_noise=0.04).
-        periphery=PeripheryParameter(inp_bits=8, out_bits=8, out_bound=10.0, out_noise=0.04),
+        input_range=_INPUT_RANGE,
+        periphery=_PERIPHERY,
         mapping=MappingParameter(max_input_size=512, max_output_size=512),
         # Rasch et al. (2023) fine-tune FP32-pretrained nets. The epoch split comes from
         # the Fidelity (low: 3 FP32 + 1 HWA); fp32_fraction is recorded, not read.
@@ -53,22 +58,12 @@ RECIPES: dict[str, HWARecipe] = {
         version=2,
         # Same noise level and periphery as v1 (StandardHWATrainingPreset's ADC bound, output
         # noise and 8-bit converters), mapped per output column as that preset does.
-        weight_noise=WeightNoiseParameter(type=WeightNoiseType.ADD_NORMAL, std_dev=0.06),
+        weight_noise=_WEIGHT_NOISE,
         clip=WeightClipParameter(type=WeightClipType.COLUMN_GAUSSIAN, sigma=2.5),
-        input_range=InputRangeParameter(
-            enable=True,
-            learn=True,
-            init_value=3.0,
-            init_from_data=100,
-            init_std_alpha=3.0,
-            decay=0.001,
-            input_min_percentage=0.95,
-            gradient_scale=1.0,
-            gradient_relative=True,
-            calibration=CalibrationRule.PERCENTILE,
-            calibration_percentile=99.99,
+        input_range=dataclasses.replace(
+            _INPUT_RANGE, calibration=CalibrationRule.PERCENTILE, calibration_percentile=99.99
         ),
-        periphery=PeripheryParameter(inp_bits=8, out_bits=8, out_bound=10.0, out_noise=0.04),
+        periphery=_PERIPHERY,
         mapping=MappingParameter(max_input_size=512, max_output_size=512, weight_scaling=WeightScaling.COLUMN),
         layers=LayerPolicy.FIRST_DIGITAL,
     ),
