@@ -106,6 +106,29 @@ def test_a_test_defined_block_is_encodable_analog_and_round_trips(inverted) -> N
         assert torch.isfinite(analog(x)).all()
 
 
+def test_the_surrogate_encoder_counts_a_registered_block_from_the_registry(inverted) -> None:
+    """The fast encoder (the search's hot path) and the reference layer walk agree value for
+    value on a block type neither knows by name, and its count goes where `counts_as` says."""
+    from analognas.space import feature_names
+    from analognas.surrogate import encode_fast
+
+    stages = (StageSpec(16, 3, 2, "inverted"), StageSpec(24, 2, 1, "basic"), StageSpec(32, 1, 3, "bottleneck"))
+    spec = ArchSpec(8, 3, stages)
+    names = feature_names(4)
+    ref = encode(spec, 4, (1, 28, 28), 10)
+    fast = np.asarray(encode_fast(spec, 4, (1, 28, 28), 10))
+    np.testing.assert_allclose(fast, ref, rtol=1e-12)
+    row = dict(zip(names, fast))
+    assert row["L1_bottleneck_blocks"] == 3 and row["L1_basic_blocks"] == 0  # INVERTED counts as bottleneck
+    assert row["L2_basic_blocks"] == 2 and row["bottleneck_fraction"] == pytest.approx(4 / 6)
+    assert 10 ** row["log10_params"] == pytest.approx(cost(spec, (1, 28, 28), 10).params)
+    as_basic = BlockDef("inverted", 3, INVERTED.layers, counts_as="basic")
+    register_block(as_basic)
+    assert dict(zip(names, encode_fast(spec, 4, (1, 28, 28), 10)))["L1_basic_blocks"] == 3
+    with pytest.raises(SpecError, match="counts_as must be one of"):
+        register_block(BlockDef("odd", 2, INVERTED.layers, counts_as="depthwise"))
+
+
 def test_a_space_file_can_search_a_registered_block(inverted, tmp_path) -> None:
     from analognas.space import load_space
 

@@ -43,9 +43,15 @@ class BlockDef:
     short: str = ""
     """Label in compact tables (default: the name)."""
     doc: str = ""
+    counts_as: str = "bottleneck"
+    """Which block count of the surrogate's encoding this type adds to: ``"basic"`` (full-width
+    3x3 pairs) or ``"bottleneck"`` (everything that narrows or mixes with 1x1 convolutions).
+    The encoding keeps these two columns per level so every fitted surrogate's schema stays
+    valid when a block type is registered; a new type says which it resembles."""
 
 
 BLOCKS: dict[str, BlockDef] = {}
+ENCODING_KINDS = ("basic", "bottleneck")
 
 
 def register_block(block: BlockDef) -> BlockDef:
@@ -54,6 +60,9 @@ def register_block(block: BlockDef) -> BlockDef:
         raise SpecError(f"block type names are letters, digits and '_', got {block.name!r}")
     if block.depth < 1:
         raise SpecError(f"block type {block.name!r}: depth must be >= 1")
+    if block.counts_as not in ENCODING_KINDS:
+        kinds = ", ".join(ENCODING_KINDS)
+        raise SpecError(f"block type {block.name!r}: counts_as must be one of {kinds}, got {block.counts_as!r}")
     BLOCKS[block.name] = block
     return block
 
@@ -79,6 +88,7 @@ register_block(
             LayerRow("conv2", cout, cout, 3),
         ),
         short="basic",
+        counts_as="basic",
         doc="Two 3x3 convolutions (He et al. 2016).",
     )
 )

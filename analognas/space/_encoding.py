@@ -22,7 +22,7 @@ import numpy as np
 
 from analognas.space._blocks import get_block
 from analognas.space._cost import iter_layers
-from analognas.space._spec import ArchSpec, BlockType
+from analognas.space._spec import ArchSpec
 
 GLOBAL_FEATURES = (
     "n_stages",
@@ -67,7 +67,7 @@ def encode(
             level_params[layer.stage + 1] += p
 
     blocks_total = sum(s.blocks for s in spec.stages)
-    bottlenecks = sum(s.blocks for s in spec.stages if s.block is BlockType.BOTTLENECK)
+    bottlenecks = sum(s.blocks for s in spec.stages if get_block(s.block).counts_as == "bottleneck")
     depth = 2 + sum(s.blocks * get_block(s.block).depth for s in spec.stages)
     out = [
         spec.num_stages,
@@ -85,7 +85,7 @@ def encode(
     for lvl in range(n_levels):
         if lvl < spec.num_stages:
             s = spec.stages[lvl]
-            basic = s.blocks if s.block is BlockType.BASIC else 0
+            basic = s.blocks if get_block(s.block).counts_as == "basic" else 0
             out += [basic, s.blocks - basic, s.blocks * s.branches, math.log2(s.width)]
         else:
             out += [0, 0, 0, math.log2(spec.stages[-1].width)]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from analognas.space import ArchSpec, BlockType, SearchSpace, Shortcut, feature_names
+from analognas.space import ArchSpec, LayerRow, SearchSpace, Shortcut, feature_names, get_block
 from analognas.surrogate._errors import SpaceMismatchError, SurrogateError
 
 
@@ -97,10 +97,14 @@ class FeatureSchema:
         return out
 
 
-def _conv(cin: int, k: int, cout: int, pixels: int, t0: int, t1: int) -> tuple[int, int, int]:
+def _conv(cin: int, k: int, cout: int, pixels: int, t0: int, t1: int, groups: int = 1) -> tuple[int, int, int]:
     """(params incl. BatchNorm, MACs, tiles) of one conv layer."""
-    rows = cin * k * k
+    rows = cin // groups * k * k
     return rows * cout + 2 * cout, rows * cout * pixels, -(-rows // t0) * -(-cout // t1)
+
+
+def _branch(rows: Sequence[LayerRow], pix_in: int, pix: int, t0: int, t1: int) -> list[tuple[int, int, int]]:
+    return [_conv(r.cin, r.kernel, r.cout, pix_in if r.at_input else pix, t0, t1, r.groups) for r in rows]
 
 
 def encode_fast(
@@ -110,7 +114,10 @@ def encode_fast(
     num_classes: int,
     tile_size: tuple[int, int] = (512, 512),
 ) -> list[float]:
-    """`analognas.space.encode` in closed form per stage (see the module docstring)."""
+    """`analognas.space.encode` in closed form per stage (see the module docstring).
+
+    Layer rows come from the block registry, so a registered block type is encoded exactly
+    as the reference walk encodes it (tested for a block type defined only in a test)."""
     if spec.num_stages > max_stages:
         raise SurrogateError(f"spec has {spec.num_stages} stages, the surrogate's space allows {max_stages}")
     t0, t1 = tile_size
@@ -119,23 +126,20 @@ def encode_fast(
     project = spec.shortcut is Shortcut.PROJECTION
     cin = spec.stem_width
     level_params: list[int] = []
+    level_basic: list[int] = []
     blocks_total = bottlenecks = branch_total = depth = 0
     for i, st in enumerate(spec.stages):
         width, nb, br = st.width, st.blocks, st.branches
         stride = 2 if i > 0 else 1
         ho, wo = -(-h // stride), -(-w // stride)
         pix_in, pix = h * w, ho * wo
-        if st.block is BlockType.BASIC:
-            first = [_conv(cin, 3, width, pix, t0, t1), _conv(width, 3, width, pix, t0, t1)]
-            rest = [_conv(width, 3, width, pix, t0, t1)] * 2
-            depth += 2 * nb
-        else:
-            mid = max(1, width // spec.expansion)
-            first = [_conv(cin, 1, mid, pix_in, t0, t1), _conv(mid, 3, mid, pix, t0, t1),
-                     _conv(mid, 1, width, pix, t0, t1)]
-            rest = [_conv(width, 1, mid, pix, t0, t1), first[1], first[2]]
-            depth += 3 * nb
-            bottlenecks += nb
+        block = get_block(st.block)
+        first = _branch(block.layers(cin, width, stride, spec.expansion), pix_in, pix, t0, t1)
+        rest = _branch(block.layers(width, width, 1, spec.expansion), pix, pix, t0, t1) if nb > 1 else []
+        depth += block.depth * nb
+        basic = nb if block.counts_as == "basic" else 0
+        bottlenecks += nb - basic
+        level_basic.append(basic)
         sp = sm = stl = 0
         for p, m, t in first:
             sp, sm, stl = sp + br * p, sm + br * m, stl + br * t
@@ -172,7 +176,7 @@ def encode_fast(
     for lvl in range(max_stages):
         if lvl < spec.num_stages:
             st = spec.stages[lvl]
-            basic = st.blocks if st.block is BlockType.BASIC else 0
+            basic = level_basic[lvl]
             out += [basic, st.blocks - basic, st.blocks * st.branches, math.log2(st.width),
                     math.log10(1 + level_params[lvl])]
         else:
