@@ -244,7 +244,7 @@ class _Loop:
 
         self.config, self.shared, self.gate, self.space = config, shared, gate, space
         self.objectives, self.worker, self.progress = objectives, worker, progress
-        self.eval = _BatchScorer(space, constraints, objectives, link)
+        self.eval = _BatchScorer(space, constraints, objectives, link.evaluator(), link.drift_time)
         sampler = make_sampler(sampler_kind, _worker_seed(config.seed, worker), len(objectives), config.budget)
         self.mirror = optuna.create_study(directions=[o.direction.value for o in objectives], sampler=sampler)
         self.seen: set[int] = set()

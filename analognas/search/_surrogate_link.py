@@ -33,6 +33,12 @@ class SurrogateLink:
     def predict(self, specs: list[ArchSpec]) -> dict[str, tuple[Any, Any]]:
         return self.surrogate.predict(specs)
 
+    def evaluator(self) -> Any:  # -> SurrogateEvaluator
+        """The surrogate behind the ``Evaluator`` seam, named by its file hash."""
+        from analognas.surrogate import SurrogateEvaluator
+
+        return SurrogateEvaluator(self.surrogate, identity=self.hash)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path) if self.path else None,

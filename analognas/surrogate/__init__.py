@@ -23,7 +23,7 @@ from __future__ import annotations
 from analognas.surrogate._collect import CollectEvent, CollectPlan, CollectResult, collect, plan_collection
 from analognas.surrogate._design import Design, bin_label, design_architectures
 from analognas.surrogate._errors import SpaceMismatchError, SurrogateError
-from analognas.surrogate._evaluator import Evaluator, MeasureProtocol, PipelineEvaluator, Record
+from analognas.surrogate._evaluator import Evaluator, MeasureProtocol, PipelineEvaluator, Record, evaluate_many
 from analognas.surrogate._features import FEATURE_SETS, FeatureSchema, encode_fast
 from analognas.surrogate._fit import FitResult, calibrate, cross_validate, fit_surrogate, rank_agreement
 from analognas.surrogate._models import MODEL_KINDS
@@ -48,10 +48,12 @@ from analognas.surrogate._surrogate import (
     save_surrogate,
     surrogate_path,
 )
+from analognas.surrogate._surrogate_evaluator import PREDICTION_FORMAT, SurrogateEvaluator
 
 __all__ = [
     "FEATURE_SETS",
     "MODEL_KINDS",
+    "PREDICTION_FORMAT",
     "TARGETS",
     "Agreement",
     "BadLine",
@@ -75,6 +77,7 @@ __all__ = [
     "StoreContents",
     "Surrogate",
     "SurrogateError",
+    "SurrogateEvaluator",
     "bin_label",
     "calibrate",
     "collect",
@@ -83,6 +86,7 @@ __all__ = [
     "default_surrogate_path",
     "design_architectures",
     "encode_fast",
+    "evaluate_many",
     "failed_path",
     "fidelity_agreement",
     "fit_surrogate",

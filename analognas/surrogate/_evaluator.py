@@ -13,13 +13,15 @@ Torch is imported only when a ``PipelineEvaluator`` measures.
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from analognas.space import ArchSpec, SearchSpace, depth
-from analognas.surrogate._records import make_record, record_key
+from analognas.surrogate._records import make_record, record_key, record_targets
 
 if TYPE_CHECKING:
     from analognas.analog import DriftEvalConfig, HWARecipe
@@ -66,12 +68,48 @@ class Record:
     def fp32_accuracy(self) -> float:
         return float(self.data["fp32_accuracy"])
 
+    @property
+    def predicted(self) -> bool:
+        """True for a prediction (a ``SurrogateEvaluator``'s record), False for a measurement."""
+        return "predicted" in self.data
+
+    def targets(self, drift_time: float) -> dict[str, tuple[float, float]]:
+        """``{target: (value, std)}`` at ``drift_time``, whatever made the record: a
+        prediction's mean and predictive std, or a measurement's mean over programmings
+        (accuracy with its spread over programmings; AVM and spread as measured, std 0).
+        The search ranks either kind the same way; this is where a real or cheaper fidelity
+        plugs into it. Raises ``ValueError`` when the record cannot say."""
+        if self.predicted:
+            pred = self.data["predicted"]
+            if not math.isclose(float(self.data["drift_time"]), drift_time, rel_tol=1e-9):
+                raise ValueError(f"prediction is for {self.data['drift_time']:g} s, not {drift_time:g} s")
+            return {t: (float(m), float(s)) for t, (m, s) in pred.items()}
+        values = record_targets(self.to_dict(), drift_time)
+        if isinstance(values, str):
+            raise ValueError(values)
+        return {
+            "accuracy": (values["accuracy"], values["spread"]),
+            "avm": (values["avm"], 0.0),
+            "spread": (values["spread"], 0.0),
+        }
+
 
 @runtime_checkable
 class Evaluator(Protocol):
     """Anything that turns a spec into a record under a protocol."""
 
     def evaluate(self, spec: ArchSpec, protocol: MeasureProtocol) -> Record: ...
+
+
+def evaluate_many(evaluator: Evaluator, specs: Sequence[ArchSpec], protocol: MeasureProtocol | None) -> list[Record]:
+    """Records of several specs: one batched call where the evaluator has ``evaluate_many``
+    (a surrogate predicts a batch in one matrix product), else one ``evaluate`` per spec."""
+    batch = getattr(evaluator, "evaluate_many", None)
+    if batch is not None:
+        return list(batch(list(specs), protocol))
+    if protocol is None:
+        raise ValueError(f"{type(evaluator).__name__} measures, so it needs a MeasureProtocol")
+    return [evaluator.evaluate(s, protocol) for s in specs]
 
 
 class PipelineEvaluator:
