@@ -47,6 +47,20 @@ def test_arch_list_and_space_show() -> None:
     assert data["size"] == 1088 and len(data["samples"]) == 3
 
 
+def test_the_tables_name_what_the_json_holds() -> None:
+    """The printed (non-JSON) forms of the look-up commands show the same rows."""
+    listed = run("arch", "list")
+    assert listed.exit_code == 0 and "T500" in listed.stdout and "422,082" in listed.stdout
+    shown = run("arch", "show", "T500", "--layers")
+    assert shown.exit_code == 0 and "params 422,082" in shown.stdout and "utilisation" in shown.stdout
+    data = json.loads(run("space", "show", "search_spaces/tiny.toml", "--samples", "2", "--json").stdout)
+    table = run("space", "show", "search_spaces/tiny.toml", "--samples", "2")
+    assert table.exit_code == 0, table.output
+    assert "1,088 architectures" in table.stdout
+    for row in data["samples"]:
+        assert row["arch_id"] in table.stdout and f"{row['params']:,}" in table.stdout
+
+
 def _assert_one_line_error(res, *needles: str) -> None:
     assert res.exit_code == 2, res.output
     lines = [line for line in res.stderr.splitlines() if line.strip()]

@@ -106,6 +106,9 @@ def test_search_prints_a_human_summary_and_resumes(searched: tuple[Path, dict], 
         (["--drift", "-3"], ["drift time must be a finite number of seconds > 0"]),
         (["--space", "nope.toml"], ["nope.toml: search-space file not found"]),
         (["--verify", "1", "--verify-fidelity", "ultra"], ["--verify-fidelity 'ultra'"]),
+        (["--verify", "-1"], ["--verify must be >= 0, got -1"]),
+        (["--verify", "1", "--verify-test-size", "0"], ["--verify-test-size must be >= 1, got 0"]),
+        (["--verify", "1", "--verify-device", "tpu"], ["tpu"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2(

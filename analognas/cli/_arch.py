@@ -21,43 +21,14 @@ ClassesOpt = Annotated[int, typer.Option("--classes", min=1, help="Number of out
 @arch_app.command("list")
 def arch_list(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List registered architectures with their cost at 3x32x32, 10 classes."""
-    from analognas.models import get_entry, list_models
-    from analognas.space import cost
+    from analognas.cli._render import print_model_table
+    from analognas.models import model_table
 
-    rows = []
-    for name in list_models():
-        e = get_entry(name)
-        c = cost(e.spec, (3, 32, 32), 10)
-        rows.append(
-            {
-                "name": name,
-                "arch_id": e.spec.arch_id,
-                "params": c.params,
-                "macs": c.macs,
-                "tiles": c.tiles,
-                "depth": c.depth,
-                "description": e.description,
-                "source": e.source,
-            }
-        )
+    rows = model_table((3, 32, 32), 10)
     if json_out:
         print_json(rows)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table("name", "id", "params", "MACs", "tiles", "depth", "description")
-    for r in rows:
-        t.add_row(
-            r["name"],
-            r["arch_id"],
-            f"{r['params']:,}",
-            f"{r['macs'] / 1e6:.1f}M",
-            str(r["tiles"]),
-            str(r["depth"]),
-            r["description"],
-        )
-    Console().print(t)
+    print_model_table(rows)
 
 
 @arch_app.command("show")
@@ -78,24 +49,9 @@ def arch_show(
     if json_out:
         print_json({**report.to_dict(layers=layers), "spec": spec.to_dict()})
         return
-    from rich.console import Console
-    from rich.table import Table
+    from analognas.cli._render import print_hardware_report
 
-    con = Console()
-    con.print(f"[bold]{report.name}[/bold]  id {report.arch_id}  input {report.input_shape}  classes {classes}")
-    con.print(
-        f"params {report.params:,}   MACs {report.macs:,}   depth {report.depth}   "
-        f"tiles {report.tiles} ({tile_rows}x{tile_cols}, mean utilisation {report.mean_utilisation:.1%})"
-    )
-    t = Table("part", "layout", "params", "MACs", "tiles")
-    for s in report.stages:
-        t.add_row(s.name, s.description, f"{s.params:,}", f"{s.macs:,}", str(s.tiles))
-    con.print(t)
-    if layers:
-        lt = Table("layer", "rows x cols", "tiles", "utilisation", "MACs")
-        for lay in report.layers:
-            lt.add_row(lay.name, f"{lay.rows} x {lay.cols}", str(lay.tiles), f"{lay.utilisation:.1%}", f"{lay.macs:,}")
-        con.print(lt)
+    print_hardware_report(report, classes, (tile_rows, tile_cols), layers)
 
 
 @space_app.command("show")
@@ -106,44 +62,15 @@ def space_show(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Size of a search space and a few seeded samples that meet its constraints."""
-    import numpy as np
-
+    from analognas.cli._render import print_space_summary
     from analognas.space import load_space
 
     space = load_space(file)
-    specs = space.sample(np.random.default_rng(seed), samples) if samples else []
-    rows = [{"arch_id": s.arch_id, "spec": s.to_dict(), **space.cost(s).__dict__} for s in specs]
+    summary = space.summary(samples, seed)
     if json_out:
-        print_json(
-            {
-                "name": space.name,
-                "source": space.source,
-                "fingerprint": space.fingerprint,
-                "size": space.size(),
-                "space": space.to_dict(),
-                "samples": rows,
-            }
-        )
+        print_json(summary)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    con = Console()
-    con.print(f"[bold]{space.name}[/bold] ({space.source}): {space.description}")
-    con.print(f"{space.size():,} architectures before constraints; fingerprint {space.fingerprint}")
-    c = space.constraints
-    con.print(
-        f"constraints: params <= {c.max_params}, MACs <= {c.max_macs}, tiles <= {c.max_tiles} "
-        f"(tile {c.tile_size[0]}x{c.tile_size[1]}); input {space.input_shape}, {space.num_classes} classes"
-    )
-    if rows:
-        t = Table("id", "stem", "stages (width x blocks x branches, type)", "params", "MACs", "tiles")
-        for s, r in zip(specs, rows):
-            st = ", ".join(f"{x.width}x{x.blocks}x{x.branches} {str(x.block)[:4]}" for x in s.stages)
-            t.add_row(
-                s.arch_id, f"{s.stem_width} k{s.stem_kernel}", st, f"{r['params']:,}", f"{r['macs']:,}", str(r["tiles"])
-            )
-        con.print(t)
+    print_space_summary(space, summary)
 
 
 @app.command("export")

@@ -58,60 +58,25 @@ def search(
     json_out: JsonOpt = False,
 ) -> None:
     """Search the space for architectures the surrogate predicts to be accurate after drift."""
-    from analognas._errors import ConfigError
-    from analognas.search import SearchConfig, run_search
-
-    if verify < 0:
-        raise ConfigError(f"--verify must be >= 0, got {verify}")
-    config = SearchConfig(
-        name=name,
-        space=space,
-        surrogate=surrogate,
-        objectives=(objectives,),
-        drift=parse_time(drift),
-        budget=budget,
-        seed=seed,
-        max_params=max_params,
-        max_macs=max_macs,
-        max_tiles=max_tiles,
-        storage=storage,
-        runs_dir=runs_dir,
-        sampler=sampler,
-        batch_size=batch_size,
-        force=force,
-    ).validated()
-    if verify:
-        from analognas._device import resolve_device
-        from analognas.search import check_verify_fidelity
-
-        check_verify_fidelity(verify_fidelity)
-        verify_dev = str(resolve_device(verify_device))
-        for flag, v in (("--verify-train-size", verify_train_size), ("--verify-test-size", verify_test_size)):
-            if v is not None and v < 1:
-                raise ConfigError(f"{flag} must be >= 1, got {v}")
-    sur_obj = None
-    if refit:
-        from analognas.search import refit_surrogate
-        from analognas.space import load_space
-
-        sur_obj = refit_surrogate(surrogate, space=load_space(space))
     from analognas.cli._progress import ProgressBar
+    from analognas.search import SearchConfig, VerifyRequest, refit_surrogate, run_search
 
+    config = SearchConfig(
+        name=name, space=space, surrogate=surrogate, objectives=(objectives,), drift=parse_time(drift),
+        budget=budget, seed=seed, max_params=max_params, max_macs=max_macs, max_tiles=max_tiles, storage=storage,
+        runs_dir=runs_dir, sampler=sampler, batch_size=batch_size, force=force,
+    ).validated()
+    request = VerifyRequest(verify, verify_fidelity, verify_train_size, verify_test_size, verify_device).validated()
+    sur_obj = refit_surrogate(surrogate, space=config.load_space()) if refit else None
     with ProgressBar(quiet or json_out, name or "...") as bar:
         result = run_search(config, surrogate=sur_obj, progress=bar.search)
-    summary = result.to_dict()
-    verified = None
-    if verify:
-        from analognas.cli._progress import ProgressBar
+    summary, verified = result.to_dict(), None
+    if request.k:
         from analognas.search import verify_run
 
-        fid: Any = verify_fidelity
-        if verify_train_size is not None or verify_test_size is not None:
-            from analognas.training import get_fidelity
-
-            fid = get_fidelity(verify_fidelity).with_overrides(train_size=verify_train_size, test_size=verify_test_size)
         with ProgressBar(quiet or json_out) as vbar:
-            verified = verify_run(result.run_dir, k=verify, fidelity=fid, seed=seed, progress=vbar, device=verify_dev)
+            verified = verify_run(result.run_dir, k=request.k, fidelity=request.resolved_fidelity(), seed=seed,
+                                  progress=vbar, device=request.resolved_device())
         summary["verified"] = [v.to_dict() for v in verified.items]
         summary["records_appended"] = verified.records_path
     if json_out:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -146,83 +145,17 @@ def compare(
 ) -> None:
     """Table and accuracy-vs-time plot of several architectures (FP32, HWA, direct), with
     paired differences against a baseline and their 95 % intervals."""
-    from analognas._atomic import write_atomic
-    from analognas._errors import ConfigError, OutputExistsError
     from analognas.cli._progress import ProgressBar
-    from analognas.models import resolve_spec
-    from analognas.training import MAX_SEEDS, compare_architectures
-    from analognas.viz import drift_figure, drift_plot_data, write_html
+    from analognas.cli._render import print_comparison
+    from analognas.viz import compare_report
 
     dev = opts.resolved_device()
-    seed, dataset = opts.seed, opts.dataset
-    specs = [resolve_spec(a) for a in archs]
-    if not 1 <= seeds <= MAX_SEEDS:
-        raise ConfigError(f"--seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
-    labels = [s.label for s in specs]
-    if baseline is not None and baseline not in archs and baseline not in labels:
-        raise ConfigError(f"--baseline {baseline!r} is not one of the compared architectures: {', '.join(archs)}")
-    base = -1 if baseline is None else (archs.index(baseline) if baseline in archs else labels.index(baseline))
-    drift_cfg, _ = _drift_config(None, repeats, compensation, seed)
-    common = opts.common()
-    fid = common["fidelity"]
-    explicit = out is not None
-    target = out or Path("runs") / "compare" / f"{'-'.join(s.label for s in specs)}-{dataset}-{fid.name}-s{seed}.html"
-    if explicit and target.exists() and not force:
-        raise OutputExistsError(f"{target} already exists; use --force to overwrite")
+    drift_cfg, _ = _drift_config(None, repeats, compensation, opts.seed)
     with ProgressBar(quiet or json_out) as bar:
-        result = compare_architectures(
-            specs,
-            data_dir=opts.data_dir,
-            drift=drift_cfg,
-            seeds=tuple(range(seed, seed + seeds)),
-            baseline=base,
-            store=opts.store(),
-            progress=bar,
-            device=dev,
-            **common,
-        )
-    data = result.to_dict()
-    series = drift_plot_data(data["evaluations"])
-    title = (
-        f"{' vs '.join(s.label for s in specs)} on {dataset} ({fid.name} fidelity, recipe {common['recipe'].name},"
-        f" {seeds} training seed{'s' if seeds > 1 else ''} x {drift_cfg.repeats} programmings)"
-    )
-    html = write_html([drift_figure(series, title)], target, title, force=True)
-    json_path = html.with_suffix(".json")
-    write_atomic(json_path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        report = compare_report(archs, out=out, force=force, seeds=seeds, baseline=baseline, seed=opts.seed,
+                                drift=drift_cfg, data_dir=opts.data_dir, store=opts.store(), progress=bar,
+                                device=dev, **opts.common())
     if json_out:
-        print_json({"html": str(html), "json": str(json_path), "rows": result.rows, "differences": result.differences})
+        print_json(report.to_dict())
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    rows = result.rows
-    cols = [k for k in rows[0] if k not in ("arch_id", "seeds")]
-    t = Table(*cols)
-    for r in rows:
-        cells = []
-        for k in cols:
-            v = r.get(k)
-            if isinstance(v, dict):
-                cells.append(f"{v['mean']:.2f}±{v['std']:.2f}")
-            elif isinstance(v, float):
-                cells.append(f"{v:.2f}")
-            elif isinstance(v, int):
-                cells.append(f"{v:,}")
-            else:
-                cells.append(str(v))
-        t.add_row(*cells)
-    con = Console()
-    con.print(t)
-    for diff in result.differences:
-        d = Table(f"{diff['arch']} - {diff['baseline']}", *diff["modes"].get("hwa", {}))
-        for mode, per_time in diff["modes"].items():
-            d.add_row(
-                mode,
-                *(
-                    f"{v['mean']:+.2f}" + (f" [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}]" if v["ci95"] else "")
-                    for v in per_time.values()
-                ),
-            )
-        con.print(d)
-    print(f"plot: {html}\ndata: {json_path}")
+    print_comparison(report)

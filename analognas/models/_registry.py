@@ -92,6 +92,19 @@ def list_models() -> list[str]:
     return sorted((e.name for e in _REGISTRY.values()), key=str.lower)
 
 
+def model_table(input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10) -> list[dict[str, Any]]:
+    """One row per registered architecture with its cost at ``input_shape`` (``arch list``)."""
+    from analognas.space import cost
+
+    rows = []
+    for name in list_models():
+        e = get_entry(name)
+        c = cost(e.spec, input_shape, num_classes)
+        rows.append({"name": name, "arch_id": e.spec.arch_id, "params": c.params, "macs": c.macs, "tiles": c.tiles,
+                     "depth": c.depth, "description": e.description, "source": e.source})
+    return rows
+
+
 def get_entry(name: str) -> ZooEntry:
     _ensure_loaded()
     entry = _REGISTRY.get(name.lower())

@@ -29,6 +29,7 @@ from analognas.search._space_params import distributions
 from analognas.search._surrogate_link import SurrogateLink, link_surrogate
 from analognas.search._verify import (
     Verification,
+    VerifyRequest,
     VerifyResult,
     check_verify_fidelity,
     refit_surrogate,
@@ -53,6 +54,7 @@ __all__ = [
     "SearchRun",
     "SurrogateLink",
     "Verification",
+    "VerifyRequest",
     "VerifyResult",
     "best_candidate",
     "check_verify_fidelity",

@@ -71,6 +71,12 @@ class SearchConfig:
         parse_objectives(self.objectives)
         return self
 
+    def load_space(self) -> Any:  # -> SearchSpace
+        """The space this search runs on (a file path or a shipped space's name)."""
+        from analognas.space import load_space
+
+        return load_space(self.space)
+
 
 @dataclass(frozen=True)
 class SearchProgress:

@@ -78,6 +78,44 @@ class Verification:
         }
 
 
+@dataclass(frozen=True)
+class VerifyRequest:
+    """What ``search --verify K`` asks for: measure the top K after the search."""
+
+    k: int = 0
+    fidelity: str = "low"
+    train_size: int | None = None
+    test_size: int | None = None
+    device: str = "auto"
+
+    def validated(self) -> VerifyRequest:
+        """Check every flag before a long search, so a typo fails in a second, not an hour
+        (resolving the device imports torch, so only when K > 0)."""
+        if self.k < 0:
+            raise ConfigError(f"--verify must be >= 0, got {self.k}")
+        if not self.k:
+            return self
+        check_verify_fidelity(self.fidelity)
+        for flag, v in (("--verify-train-size", self.train_size), ("--verify-test-size", self.test_size)):
+            if v is not None and v < 1:
+                raise ConfigError(f"{flag} must be >= 1, got {v}")
+        self.resolved_device()
+        return self
+
+    def resolved_device(self) -> str:
+        from analognas._device import resolve_device
+
+        return str(resolve_device(self.device))
+
+    def resolved_fidelity(self) -> Any:
+        """The fidelity name, or a ``Fidelity`` with the size overrides applied."""
+        if self.train_size is None and self.test_size is None:
+            return self.fidelity
+        from analognas.training import get_fidelity
+
+        return get_fidelity(self.fidelity).with_overrides(train_size=self.train_size, test_size=self.test_size)
+
+
 @dataclass
 class VerifyResult:
     items: list[Verification]

@@ -319,3 +319,11 @@ class SearchSpace:
     # --- cost -----------------------------------------------------------------------
     def cost(self, spec: ArchSpec) -> Cost:
         return cost(spec, self.input_shape, self.num_classes, self.constraints.tile_size)
+
+    def summary(self, samples: int = 5, seed: int = 0) -> dict[str, Any]:
+        """What ``space show`` reports: identity, size, the space itself and ``samples``
+        seeded samples that meet its constraints, each with its cost."""
+        specs = self.sample(np.random.default_rng(seed), samples) if samples else []
+        rows = [{"arch_id": s.arch_id, "spec": s.to_dict(), **self.cost(s).__dict__} for s in specs]
+        return {"name": self.name, "source": self.source, "fingerprint": self.fingerprint, "size": self.size(),
+                "space": self.to_dict(), "samples": rows}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from analognas.viz._compare_report import CompareReport, compare_report
 from analognas.viz._drift import DriftSeries, drift_figure, drift_plot_data
 from analognas.viz._html import write_html
 from analognas.viz._search import (
@@ -25,6 +26,7 @@ from analognas.viz._search_learned import (
 )
 
 __all__ = [
+    "CompareReport",
     "DriftSeries",
     "HistoryPlotData",
     "ImportanceData",
@@ -32,6 +34,7 @@ __all__ = [
     "ParetoPoint",
     "ReferencePoint",
     "VerificationPoint",
+    "compare_report",
     "dashboard_figures",
     "drift_figure",
     "drift_plot_data",
