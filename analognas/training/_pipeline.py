@@ -32,6 +32,7 @@ from analognas.analog import (
 from analognas.data import Dataset, Split, load_dataset
 from analognas.models import build_model
 from analognas.space import ArchSpec, cost
+from analognas.training._drift_cache import DriftRows, drift_rows
 from analognas.training._fidelity import Fidelity
 from analognas.training._loop import Progress, accuracy, train_model
 from analognas.training._store import CheckpointKey, CheckpointStore
@@ -257,11 +258,20 @@ def drift_curve(
     batch_size: int = 500,
     progress: Callable[[int, int, str], None] | None = None,
     label: str = "drift",
+    stored: DriftRows | None = None,
 ) -> DriftCurve:
-    """Accuracy at each `cfg.times` for `cfg.repeats` independent programmings."""
+    """Accuracy at each `cfg.times` for `cfg.repeats` independent programmings; chips
+    already in ``stored`` are read back, new ones are added to it as they finish."""
     per_repeat = []
     total, done = cfg.repeats * len(cfg.times), 0
     for r in range(cfg.repeats):
+        known = stored.get(r) if stored is not None else None
+        if known is not None:
+            per_repeat.append(known)
+            done += len(cfg.times)
+            if progress is not None:
+                progress(done, total, f"{label} programming {r + 1}/{cfg.repeats} (stored)")
+            continue
         row = []
         with analog_inference(model, cfg, repeat=r) as session:
             for t in cfg.times:
@@ -271,6 +281,8 @@ def drift_curve(
                 if progress is not None:
                     progress(done, total, f"{label} t={t:g}s programming {r + 1}/{cfg.repeats}")
         per_repeat.append(tuple(row))
+        if stored is not None:
+            stored.put(r, tuple(row))
     cols = list(zip(*per_repeat))
     mean = tuple(sum(c) / len(c) for c in cols)
     std = tuple(
@@ -340,12 +352,17 @@ def evaluate_architecture(
         result.train_seconds["hwa"] = float(hwa_meta["metrics"]["train_seconds"])
         result.cached["hwa"] = hwa_cached
         t0 = time.perf_counter()
-        result.curves["hwa"] = drift_curve(hwa, ds.test, drift, fidelity.eval_batch_size, progress, f"{spec.label} hwa")
+        rows = drift_rows(store, checkpoint_key(spec, ds.name, "hwa", recipe, fidelity, seed), "hwa", recipe,
+                          fidelity, drift, result.dataset)
+        result.curves["hwa"] = drift_curve(hwa, ds.test, drift, fidelity.eval_batch_size, progress,
+                                           f"{spec.label} hwa", rows)
     if "direct" in modes:
         direct = to_analog(fp32, recipe)
         calibrate_input_ranges(direct, ds.train.x[: fidelity.batch_size * 4])
+        rows = drift_rows(store, checkpoint_key(spec, ds.name, "fp32", None, fidelity, seed), "direct", recipe,
+                          fidelity, drift, result.dataset)
         result.curves["direct"] = drift_curve(
-            direct.eval(), ds.test, drift, fidelity.eval_batch_size, progress, f"{spec.label} direct"
+            direct.eval(), ds.test, drift, fidelity.eval_batch_size, progress, f"{spec.label} direct", rows
         )
     result.eval_seconds = time.perf_counter() - t0
     return result

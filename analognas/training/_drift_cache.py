@@ -1,0 +1,90 @@
+"""Drift measurements kept beside the checkpoints, one programming at a time.
+
+Evaluating a trained network after drift is not cheap at ``standard`` (ResNet32, 10
+programmings of 10,000 test images, HWA and direct: about 45 CPU-minutes here), and a
+comparison of two architectures at two seeds is many of those. Each programming (chip
+number ``r``) is an independent, seeded measurement, so its row of accuracies is stored
+as soon as it is measured: a killed or timed-out ``compare`` resumes at the next chip, and
+a second ``compare`` or ``evaluate`` of the same network under the same protocol reads
+the rows back instead of measuring again (``--repeats 10`` after ``--repeats 5`` measures
+only chips 5 to 9).
+
+The file is keyed by everything that decides the numbers: the checkpoint (which holds the
+arch, dataset, fidelity, recipe and seed), the mode, the drift settings except the number
+of programmings, the recipe and the fidelity (test set size, evaluation batch size,
+calibration batch). Changing the analog code itself does not change the key, exactly as
+for checkpoints: clear the cache folder after such a change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from analognas._atomic import write_atomic
+from analognas.analog import DriftEvalConfig, HWARecipe
+from analognas.training._fidelity import Fidelity
+from analognas.training._store import CheckpointKey, CheckpointStore
+
+FORMAT = "analognas.drift-rows/1"
+
+
+class DriftRows:
+    """The stored rows of one (network, mode, protocol): ``{chip: [accuracy per time]}``."""
+
+    def __init__(self, path: Path | None, identity: dict[str, Any]) -> None:
+        self.path, self.identity = path, identity
+        self.rows: dict[int, tuple[float, ...]] = {}
+        if path is None:
+            return
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return  # absent or torn: measure again
+        if data.get("format") == FORMAT and data.get("identity") == identity:
+            n = len(identity["drift"]["times"])
+            self.rows = {int(r): tuple(float(v) for v in row) for r, row in data.get("rows", {}).items()
+                         if isinstance(row, list) and len(row) == n}
+
+    def get(self, chip: int) -> tuple[float, ...] | None:
+        return self.rows.get(chip)
+
+    def put(self, chip: int, row: tuple[float, ...]) -> None:
+        self.rows[chip] = tuple(row)
+        if self.path is None:
+            return
+        doc = {"format": FORMAT, "identity": self.identity,
+               "rows": {str(r): list(v) for r, v in sorted(self.rows.items())}}
+        try:
+            write_atomic(self.path, json.dumps(doc, sort_keys=True) + "\n", mode=None)
+        except OSError:
+            pass  # a cache that cannot be written only costs a re-measurement
+
+
+def drift_rows(
+    store: CheckpointStore | None,
+    key: CheckpointKey,
+    mode: str,
+    recipe: HWARecipe,
+    fidelity: Fidelity,
+    drift: DriftEvalConfig,
+    dataset: dict[str, Any],
+) -> DriftRows:
+    """The row store of ``mode`` measurements of the network checkpointed under ``key``."""
+    identity = {
+        "checkpoint": key.stem,
+        "arch_id": key.arch_id,
+        "mode": mode,
+        "recipe": recipe.hash(),
+        "fidelity": fidelity.hash(),
+        "dataset": {k: v for k, v in dataset.items() if k != "source"},  # not where the files happen to be
+        "drift": dataclasses.replace(drift, repeats=1).to_dict(),
+    }
+    if store is None:
+        return DriftRows(None, identity)
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    path = store.root / key.dataset / key.arch_id / "drift" / f"{mode}-{key.stem}-{digest}.json"
+    return DriftRows(path, identity)
