@@ -209,3 +209,148 @@ def test_report_cache_is_keyed_by_content_and_best_effort(tmp_path: Path) -> Non
     (tmp_path / "x.json").write_text("{broken")
     assert cached(tmp_path, "x", [1, 3], compute) == {"a": 0.5} and len(calls) == 3  # corrupt: recomputed
     assert cached(Path("/sys/analognas-cache"), "x", [1], compute) == {"a": 0.5}  # unwritable: no cache
+
+
+# --- report.json: the search stores what the dashboard would otherwise recompute --------------
+def _copy_run(run_dir: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "run"
+    shutil.copytree(run_dir, dst, ignore=shutil.ignore_patterns(".dashboard-cache", "dashboard.html"))
+    return dst
+
+
+def test_search_writes_the_report_and_it_gives_the_fallbacks_data(run_dir: Path) -> None:
+    from analognas.search import read_report
+
+    run = load_run(run_dir)
+    report = read_report(run.folder)
+    assert set(report) == {"references", "importances"}
+    assert report["references"]["names"] == ["resnet32", "T500"]
+    # from the report, and recomputed the old way (surrogate file reloaded, fANOVA run here)
+    assert reference_points(run, report=report) == reference_points(run, report={})
+    assert all(r.accuracy is not None and r.avm is not None for r in reference_points(run, report=report))
+    first = run.objectives[0]
+    stored = importance_plot_data(run.candidates, run.space, first, report=report)
+    assert stored == importance_plot_data(run.candidates, run.space, first)  # names in the same (ranked) order
+    assert stored.importances == sorted(stored.importances, reverse=True) and len(stored.names) > 10
+
+
+def test_dashboard_uses_the_report_without_surrogate_or_fanova(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import analognas.search
+    import analognas.surrogate
+    from analognas.viz import dashboard_figures
+
+    run_copy = _copy_run(run_dir, tmp_path)
+    expected = reference_points(load_run(run_dir), report={})
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the dashboard recomputed what report.json holds")
+
+    monkeypatch.setattr(analognas.surrogate, "load_surrogate", refuse)
+    monkeypatch.setattr(analognas.search, "param_importances", refuse)
+    _figs, _best, refs = dashboard_figures(load_run(run_copy))
+    assert refs == expected
+    assert not (run_copy / ".dashboard-cache").exists()  # nothing had to be computed, so nothing cached
+    # the report's values are what is drawn: a changed value (same key) shows up
+    doc = json.loads((run_copy / "report.json").read_text())
+    name = next(iter(doc["importances"]["value"]))
+    doc["importances"]["value"][name] = 0.123
+    (run_copy / "report.json").write_text(json.dumps(doc))
+    run = load_run(run_copy)
+    imp = importance_plot_data(
+        run.candidates, run.space, run.objectives[0], report=analognas.search.read_report(run.folder)
+    )
+    assert imp.importances[imp.names.index(name)] == 0.123
+
+
+@pytest.mark.slow
+def test_dashboard_from_the_report_imports_no_sklearn_and_draws_the_same_file(run_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    run_copy = _copy_run(run_dir, tmp_path)
+    code = (
+        "import sys; from analognas.viz import write_search_dashboard; "
+        f"write_search_dashboard({str(run_copy)!r}); "
+        "print(sorted(m for m in ('sklearn', 'scipy', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    from_report = (run_copy / "dashboard.html").read_bytes()
+    (run_copy / "report.json").unlink()  # an older run: the fallback needs scikit-learn again
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "sklearn" in out.stdout
+    assert (run_copy / "dashboard.html").read_bytes() == from_report  # the same file, byte for byte
+
+
+def test_report_entries_are_used_only_for_the_data_they_were_computed_from(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import analognas.search
+    from analognas.search import read_report
+
+    run_copy = _copy_run(run_dir, tmp_path)
+    run = load_run(run_copy)
+    report = read_report(run.folder)
+    first = run.objectives[0]
+    calls: list[int] = []
+    real = analognas.search.param_importances
+
+    def counting(*a: Any, **kw: Any) -> Any:
+        calls.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(analognas.search, "param_importances", counting)
+    importance_plot_data(run.candidates, run.space, first, report=report)
+    assert calls == []
+    importance_plot_data(run.candidates, run.space, first, seed=1, report=report)  # another --seed
+    importance_plot_data(run.candidates[:-3], run.space, first, report=report)  # other trials
+    assert len(calls) == 2
+    # another surrogate hash in run.json: the stored predictions are not the run's
+    info = json.loads((run_copy / "run.json").read_text())
+    info["surrogate"]["hash"] = "0" * 16
+    info["surrogate"]["path"] = str(tmp_path / "gone.json")
+    (run_copy / "run.json").write_text(json.dumps(info))
+    refs = reference_points(load_run(run_copy), report=report)
+    assert all(r.accuracy is None and "not found" in r.note for r in refs)
+    # unreadable or foreign files count as no report
+    for text in ("{broken", json.dumps({"format": 99, **report}), json.dumps([1, 2])):
+        (run_copy / "report.json").write_text(text)
+        assert read_report(run.folder) == {}
+
+
+def test_report_makes_a_copied_run_folder_self_contained(run_dir: Path, tmp_path: Path) -> None:
+    run_copy = _copy_run(run_dir, tmp_path)
+    info = json.loads((run_copy / "run.json").read_text())
+    info["surrogate"]["path"] = str(tmp_path / "not-copied.json")  # the surrogate stayed behind
+    (run_copy / "run.json").write_text(json.dumps(info))
+    with_report = reference_points(load_run(run_copy))
+    assert with_report == reference_points(load_run(run_dir), report={})
+    (run_copy / "report.json").unlink()
+    without = reference_points(load_run(run_copy))
+    assert all(r.accuracy is None and "not found" in r.note for r in without)
+
+
+def test_export_keeps_valid_report_entries_and_recomputes_stale_ones(run_dir: Path, tmp_path: Path) -> None:
+    from analognas.search import RunFolder, link_surrogate, read_report
+    from analognas.search._run_export import write_report
+
+    run_copy = _copy_run(run_dir, tmp_path)
+    run = load_run(run_copy)
+    link = link_surrogate(str(run.surrogate_path), run.space, run.drift)
+    doc = json.loads((run_copy / "report.json").read_text())
+    doc["importances"]["value"] = {"marker": 1.0}
+    doc["references"]["value"] = ["marker"] * 2
+    (run_copy / "report.json").write_text(json.dumps(doc))
+    folder = RunFolder(run_copy)
+    write_report(folder, run.candidates, run.space, run.objectives, link)  # same trials: kept as they are
+    kept = read_report(folder)
+    assert kept["importances"]["value"] == {"marker": 1.0} and kept["references"]["value"] == ["marker"] * 2
+    fewer = run.candidates[:-5]
+    write_report(folder, fewer, run.space, run.objectives, link)
+    fresh = read_report(folder)
+    assert fresh["references"]["value"] == ["marker"] * 2  # same surrogate and references: still valid
+    assert "marker" not in fresh["importances"]["value"]
+    expect = importance_plot_data(fewer, run.space, run.objectives[0], report={})
+    assert importance_plot_data(fewer, run.space, run.objectives[0], report=fresh) == expect

@@ -16,6 +16,18 @@ from analognas.search._probe import Probe, probe_constraints
 from analognas.search._register import pick_candidate, register_winner
 from analognas.search._results import Candidate, best_candidate, pareto_axes, pareto_front, read_trials_csv
 from analognas.search._run import RunFolder, resolve_run_dir
+from analognas.search._run_export import (
+    MIN_IMPORTANCE_TRIALS,
+    REFERENCE_ARCHS,
+    REPORT_FILE,
+    content_digest,
+    importance_key,
+    importance_pool,
+    predict_references,
+    read_report,
+    references_key,
+    report_value,
+)
 from analognas.search._search import (
     SAMPLERS,
     SearchConfig,
@@ -39,7 +51,10 @@ from analognas.search._verify import (
 
 __all__ = [
     "DEFAULT_OBJECTIVES",
+    "MIN_IMPORTANCE_TRIALS",
     "OBJECTIVES",
+    "REFERENCE_ARCHS",
+    "REPORT_FILE",
     "SAMPLERS",
     "Candidate",
     "Direction",
@@ -58,8 +73,11 @@ __all__ = [
     "VerifyResult",
     "best_candidate",
     "check_verify_fidelity",
+    "content_digest",
     "default_run_name",
     "distributions",
+    "importance_key",
+    "importance_pool",
     "link_surrogate",
     "load_run",
     "make_sampler",
@@ -70,10 +88,14 @@ __all__ = [
     "pareto_front",
     "parse_objectives",
     "pick_candidate",
+    "predict_references",
     "probe_constraints",
+    "read_report",
     "read_trials_csv",
+    "references_key",
     "refit_surrogate",
     "register_winner",
+    "report_value",
     "resolve_run_dir",
     "run_search",
     "top_candidates",

@@ -24,6 +24,8 @@ TRIALS_FILE = "trials.csv"
 BEST_FILE = "best.json"
 PARETO_FILE = "pareto.json"
 VERIFIED_FILE = "verified.json"
+REPORT_FILE = "report.json"
+"""What the dashboard needs that only the surrogate (or scikit-learn) knows, written at search time."""
 DEFAULT_RUNS_DIR = Path("runs")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -130,7 +132,7 @@ class RunFolder:
         """Remove what a search wrote here (keeps unrelated files a user may have added)."""
         from analognas._storage import JOURNAL_NAME
 
-        for name in (RUN_FILE, TRIALS_FILE, BEST_FILE, PARETO_FILE, VERIFIED_FILE, "dashboard.html"):
+        for name in (RUN_FILE, TRIALS_FILE, BEST_FILE, PARETO_FILE, VERIFIED_FILE, REPORT_FILE, "dashboard.html"):
             (self.path / name).unlink(missing_ok=True)
         for suffix in ("", ".lock", ".gate"):
             (self.path / f"{JOURNAL_NAME}{suffix}").unlink(missing_ok=True)

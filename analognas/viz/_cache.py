@@ -1,13 +1,14 @@
-"""A tiny content-keyed JSON cache for report computations (fANOVA, reference predictions)."""
+"""A tiny content-keyed JSON cache for report computations (fANOVA, reference predictions)
+of runs whose search wrote no valid report.json (older runs, another --seed)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from analognas._atomic import write_atomic
+from analognas.search import content_digest
 
 
 def cached(folder: Path | None, name: str, key: Any, compute: Any) -> Any:
@@ -16,7 +17,7 @@ def cached(folder: Path | None, name: str, key: Any, compute: Any) -> Any:
     that cannot be written just means no cache."""
     if folder is None:
         return compute()
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    digest = content_digest(key)
     path = folder / f"{name}.json"
     try:
         stored = json.loads(path.read_text())

@@ -3,7 +3,9 @@
 plotly.js is inlined (works offline, a single file to mail or archive). The reference
 architectures are predicted by the run's own surrogate so they sit on the same scale as
 the candidates; ResNet32 uses zero-padding shortcuts, which the `resnet_like` space does
-not contain, so its point is an extrapolation and is marked as such.
+not contain, so its point is an extrapolation and is marked as such. The search stores
+those predictions and the importances in RUN/report.json, so a dashboard neither loads
+the surrogate nor imports scikit-learn; older runs compute (and cache) them here.
 """
 
 from __future__ import annotations
@@ -14,7 +16,16 @@ import math
 from pathlib import Path
 from typing import Any
 
-from analognas.search import Candidate, SearchRun, load_run
+from analognas.search import (
+    REFERENCE_ARCHS,
+    Candidate,
+    SearchRun,
+    load_run,
+    predict_references,
+    read_report,
+    references_key,
+    report_value,
+)
 from analognas.viz._cache import cached
 from analognas.viz._html import write_html
 from analognas.viz._search import (
@@ -31,7 +42,7 @@ from analognas.viz._search_learned import (
     verification_plot_data,
 )
 
-REFERENCES = ("resnet32", "T500")
+REFERENCES = REFERENCE_ARCHS
 
 
 def _label_time(t: float) -> str:
@@ -47,10 +58,15 @@ def _cache_dir(run: SearchRun) -> Path:
 
 
 def reference_points(
-    run: SearchRun, names: tuple[str, ...] = REFERENCES, cache: Path | None = None
+    run: SearchRun,
+    names: tuple[str, ...] = REFERENCES,
+    cache: Path | None = None,
+    report: dict[str, Any] | None = None,
 ) -> list[ReferencePoint]:
-    """The zoo references, costed on the run's task and predicted by the run's surrogate
-    (predictions cached in ``cache`` by the surrogate file's content)."""
+    """The zoo references, costed on the run's task and predicted by the run's surrogate:
+    the predictions the search stored in ``report`` (default: the run's report.json) for
+    this surrogate and these architectures, else the surrogate file's (loaded and refit
+    here, cached in ``cache`` by the file's content)."""
     from analognas.models import get_spec
     from analognas.space import cost
 
@@ -58,43 +74,38 @@ def reference_points(
         return []
     space = run.space
     specs = [get_spec(n) for n in names]
-    path = run.surrogate_path
-    if path is not None and path.exists():
-        key = [hashlib.sha256(path.read_bytes()).hexdigest(), [s.arch_id for s in specs], space.fingerprint]
-        preds = cached(cache, "references", key, lambda: _predict_references(run, specs))
-    else:
-        preds = _predict_references(run, specs)
+    report = read_report(run.folder) if report is None else report
+    sur_hash = (run.info.get("surrogate") or {}).get("hash")
+    preds = report_value(report, "references", references_key(sur_hash, [s.arch_id for s in specs]))
+    if not sur_hash or not isinstance(preds, list) or len(preds) != len(specs):
+        preds = _references_from_file(run, specs, space, cache)
     return _reference_rows(run, names, specs, preds, space, cost)
 
 
-def _predict_references(run: SearchRun, specs: list[Any]) -> list[Any]:
-    preds: list[Any] = []
+def _references_from_file(run: SearchRun, specs: list[Any], space: Any, cache: Path | None) -> list[Any]:
     path = run.surrogate_path
-    sur: Any = None
-    reason = ""
+    if path is not None and path.exists():
+        key = [hashlib.sha256(path.read_bytes()).hexdigest(), [s.arch_id for s in specs], space.fingerprint]
+        return list(cached(cache, "references", key, lambda: _predict_references(run, specs)))
+    return _predict_references(run, specs)
+
+
+def _predict_references(run: SearchRun, specs: list[Any]) -> list[Any]:
+    path = run.surrogate_path
     if path is None or not path.exists():
-        reason = f"surrogate {path} not found; not predicted"
-    else:
-        try:
-            from analognas.surrogate import load_surrogate
+        return [f"surrogate {path} not found; not predicted"] * len(specs)
+    try:
+        from analognas.surrogate import load_surrogate
 
-            sur = load_surrogate(path)
-        except Exception as exc:  # a report still renders without the references
-            reason = f"surrogate could not be loaded ({exc}); not predicted"
-    for spec in specs:
-        if sur is None:
-            preds.append(reason)
-            continue
-        try:
-            out = sur.predict([spec])
-            preds.append({k: (float(m[0]), float(s[0])) for k, (m, s) in out.items()})
-        except Exception as exc:
-            preds.append(f"not predicted: {' '.join(str(exc).split())}")
-    return preds
+        sur = load_surrogate(path)
+    except Exception as exc:  # a report still renders without the references
+        return [f"surrogate could not be loaded ({exc}); not predicted"] * len(specs)
+    return predict_references(sur, specs)
 
 
-def _reference_rows(run: SearchRun, names: tuple[str, ...], specs: list[Any], preds: list[Any], space: Any,
-                    cost: Any) -> list[ReferencePoint]:
+def _reference_rows(
+    run: SearchRun, names: tuple[str, ...], specs: list[Any], preds: list[Any], space: Any, cost: Any
+) -> list[ReferencePoint]:
     points = []
     for name, spec, pred in zip(names, specs, preds):
         if isinstance(pred, dict):
@@ -177,7 +188,8 @@ def dashboard_figures(run: SearchRun, seed: int = 0) -> tuple[list[Any], Candida
     from analognas.search import best_candidate
 
     cache = _cache_dir(run)
-    refs = reference_points(run, cache=cache)
+    report = read_report(run.folder)
+    refs = reference_points(run, cache=cache, report=report)
     best = best_candidate(run.candidates, run.objectives)
     drift = _label_time(run.drift)
     first = run.objectives[0]
@@ -187,7 +199,9 @@ def dashboard_figures(run: SearchRun, seed: int = 0) -> tuple[list[Any], Candida
             f"Predicted accuracy after {drift} against cost (colour: predicted AVM)",
         ),
         history_figure(history_plot_data(run.candidates, first), f"Optimisation history ({first.name})"),
-        importance_figure(importance_plot_data(run.candidates, run.space, first, seed=seed, cache=cache)),
+        importance_figure(
+            importance_plot_data(run.candidates, run.space, first, seed=seed, cache=cache, report=report)
+        ),
         verification_figure(verification_plot_data(run.verified), "Verified candidates: predicted against measured"),
     ]
     return figs, best, refs

@@ -19,22 +19,31 @@ class ImportanceData(NamedTuple):
 
 
 def importance_plot_data(
-    candidates: Sequence[Candidate], space: Any, objective: Objective, seed: int = 0, cache: Any = None
+    candidates: Sequence[Candidate],
+    space: Any,
+    objective: Objective,
+    seed: int = 0,
+    cache: Any = None,
+    report: dict[str, Any] | None = None,
 ) -> ImportanceData:
     """Importances of the feasible completed trials (``search.param_importances``: fANOVA,
-    seeded, absent stages included), or the reason there are none; cached in the folder
-    ``cache`` for the same trials."""
-    from analognas.search import param_importances
+    seeded, absent stages included), or the reason there are none. Taken from the run's
+    ``report`` (``search.read_report``) when the search computed them for exactly these
+    trials and seed, else computed and cached in the folder ``cache`` for the same trials."""
+    from analognas.search import MIN_IMPORTANCE_TRIALS, importance_key, importance_pool, report_value
 
-    pool = [c for c in candidates if c.complete and c.feasible and objective.name in c.values and c.params]
+    pool = importance_pool(candidates, objective)
     if space is None:
         return ImportanceData([], [], len(pool), objective.name, "the run's space file is missing; no importances")
-    if len(pool) < 4:
+    if len(pool) < MIN_IMPORTANCE_TRIALS:
         return ImportanceData([], [], len(pool), objective.name, "too few feasible trials for importances")
-    from analognas.viz._cache import cached
+    key = importance_key(pool, space, objective, seed)
+    imp = report_value(report or {}, "importances", key)
+    if not isinstance(imp, dict):
+        from analognas.search import param_importances
+        from analognas.viz._cache import cached
 
-    key = [objective.name, seed, space.fingerprint, [[c.number, c.params, c.values[objective.name]] for c in pool]]
-    imp = cached(cache, "importances", key, lambda: param_importances(pool, space, objective, seed))
+        imp = cached(cache, "importances", key, lambda: param_importances(pool, space, objective, seed))
     names = list(imp)
     return ImportanceData(
         names,
