@@ -61,3 +61,19 @@ def test_a_torn_or_foreign_row_file_is_measured_again(tmp_path: Path) -> None:
     again = _evaluate(tmp_path, 2)
     assert again["modes"]["hwa"] == first["modes"]["hwa"]
     assert json.loads(path.read_text())["identity"]["mode"] == "hwa"
+
+
+def test_two_writers_share_their_chips(tmp_path: Path) -> None:
+    """Rows written by another process after this one opened the file are seen before a
+    chip is measured and kept when this one writes."""
+    from analognas.training._drift_cache import DriftRows
+
+    identity = {"mode": "hwa", "drift": {"times": [1.0, 3600.0]}}
+    path = tmp_path / "rows.json"
+    a, b = DriftRows(path, identity), DriftRows(path, identity)
+    a.put(0, (90.0, 89.0))
+    assert b.get(0) == (90.0, 89.0)
+    b.put(1, (91.0, 88.0))
+    a.put(2, (92.0, 87.0))
+    assert DriftRows(path, identity).rows == {0: (90.0, 89.0), 1: (91.0, 88.0), 2: (92.0, 87.0)}
+    assert DriftRows(path, {**identity, "mode": "direct"}).rows == {}  # another identity: nothing shared

@@ -33,26 +33,39 @@ FORMAT = "analognas.drift-rows/1"
 
 
 class DriftRows:
-    """The stored rows of one (network, mode, protocol): ``{chip: [accuracy per time]}``."""
+    """The stored rows of one (network, mode, protocol): ``{chip: [accuracy per time]}``.
+
+    The file is re-read before each chip and merged on each write, so several processes
+    measuring the same network (two ``evaluate`` calls, a ``compare`` beside them) share
+    their chips instead of measuring each one twice. A chip is a seeded measurement, so a
+    lost race only costs a re-measurement of an identical row."""
 
     def __init__(self, path: Path | None, identity: dict[str, Any]) -> None:
         self.path, self.identity = path, identity
         self.rows: dict[int, tuple[float, ...]] = {}
-        if path is None:
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self.path is None:
             return
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return  # absent or torn: measure again
-        if data.get("format") == FORMAT and data.get("identity") == identity:
-            n = len(identity["drift"]["times"])
-            self.rows = {int(r): tuple(float(v) for v in row) for r, row in data.get("rows", {}).items()
-                         if isinstance(row, list) and len(row) == n}
+        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("identity") != self.identity:
+            return
+        n = len(self.identity["drift"]["times"])
+        for r, row in (data.get("rows") or {}).items():
+            if isinstance(row, list) and len(row) == n and str(r).isdigit():
+                self.rows.setdefault(int(r), tuple(float(v) for v in row))
 
     def get(self, chip: int) -> tuple[float, ...] | None:
+        if chip not in self.rows:
+            self._refresh()
         return self.rows.get(chip)
 
     def put(self, chip: int, row: tuple[float, ...]) -> None:
+        self._refresh()
         self.rows[chip] = tuple(row)
         if self.path is None:
             return
