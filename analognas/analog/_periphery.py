@@ -275,23 +275,25 @@ class TileMVM(torch.autograd.Function):
         unfold: Any,
     ) -> torch.Tensor:
         with torch.no_grad():
-            xq, in_codes = quantize_input(x, r, p, keep_codes=True)
+            # The DAC output itself is kept for backward (not its int8 codes): rebuilding it
+            # there cost a conversion and a multiply of every input, for 3 bytes an input.
+            xq, _ = quantize_input(x, r, p)
             v = op.forward(xq, w)
-            del xq
             codes = None
             if p.touches_output:
                 v, codes = crossbar_output(v, s, p, op, noise, keep_codes=True)
         ctx.p, ctx.op, ctx.rgrad, ctx.unfold, ctx.generator = p, op, rgrad, unfold, noise.generator
         empty = torch.empty(0)
-        ctx.save_for_backward(
-            x, w, r, s, codes if codes is not None else empty, in_codes if in_codes is not None else empty
-        )
-        ctx.has_aux, ctx.has_in_codes = codes is not None, in_codes is not None
+        # With an ADC the output is ``y`` of the r gradient exactly (clamped codes times the
+        # step), and it is the next layer's saved input anyway: saving it costs no memory.
+        keep_y = codes is not None and p.d_out > 0
+        ctx.save_for_backward(x, w, r, s, codes if codes is not None else empty, xq, v if keep_y else empty)
+        ctx.has_aux, ctx.has_y = codes is not None, keep_y
         return v
 
     @staticmethod
     def backward(ctx: Any, g_y: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        x, w, r, s, aux, in_codes = ctx.saved_tensors
+        x, w, r, s, aux, xq, y_out = ctx.saved_tensors
         p: Periphery = ctx.p
         op: Op = ctx.op
         need_x, need_w, need_r = ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]
@@ -308,7 +310,7 @@ class TileMVM(torch.autograd.Function):
             if int(lo) < -lim or int(hi) > lim:  # saturation is rare: mask only when present
                 g_v = g_y * (aux.abs() <= lim)
             if need_r:
-                y = aux.clamp(-lim, lim).to(g_y.dtype).mul_(sv * p.d_out)
+                y = y_out if ctx.has_y else aux.clamp(-lim, lim).to(g_y.dtype).mul_(sv * p.d_out)
         elif ctx.has_aux:
             if p.out_bound > 0:
                 bound = sv * p.out_bound
@@ -318,10 +320,6 @@ class TileMVM(torch.autograd.Function):
             elif need_r:
                 y = aux
 
-        if ctx.has_in_codes:
-            xq = in_codes.to(g_y.dtype).mul_(p.d_in * rv)
-        else:
-            xq = quantize_input(x, r, p)[0]
         g_xq, g_w = op.backward(g_v, xq, w, need_x or need_r, need_w)
 
         g_r = None
