@@ -172,18 +172,24 @@ def show(name: NameArg = None, json_out: JsonOpt = False) -> None:
 def report(
     name: NameArg = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="README-ready Markdown table.")] = False,
+    stability: Annotated[
+        bool, typer.Option("--stability", help="Also refit on 5 other fold splits and growing subsets (seconds).")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """The surrogate's quality figures as a table (Markdown with --markdown)."""
-    from analognas.surrogate import load_surrogate, markdown_report
+    from analognas.surrogate import cv_stability, load_surrogate, markdown_report, stability_markdown
 
     sur = load_surrogate(name)
+    figures = cv_stability(sur) if stability else None
     if json_out:
-        print_json(sur.summary())
+        print_json({**sur.summary(), **({"stability": figures} if figures else {})})
     elif markdown:
-        sys.stdout.write(markdown_report(sur))
+        sys.stdout.write(markdown_report(sur) + (f"\n{stability_markdown(figures)}" if figures else ""))
     else:
         _print_summary(sur.summary())
+        if figures:
+            sys.stdout.write(stability_markdown(figures))
 
 
 @surrogate_app.command("agreement")

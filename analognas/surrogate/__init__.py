@@ -39,6 +39,7 @@ from analognas.surrogate._records import (
     record_targets,
 )
 from analognas.surrogate._report import Agreement, fidelity_agreement, markdown_report
+from analognas.surrogate._stability import cv_stability, stability_markdown
 from analognas.surrogate._store import BadLine, RecordStore, StoreContents, failed_path, work_through
 from analognas.surrogate._surrogate import (
     Prediction,
@@ -82,6 +83,7 @@ __all__ = [
     "calibrate",
     "collect",
     "cross_validate",
+    "cv_stability",
     "default_records_path",
     "default_surrogate_path",
     "design_architectures",
@@ -99,6 +101,7 @@ __all__ = [
     "record_key",
     "record_targets",
     "save_surrogate",
+    "stability_markdown",
     "surrogate_path",
     "work_through",
 ]
