@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from analognas.cli import app
@@ -29,6 +30,7 @@ def _rows(cache: Path, mode: str) -> dict[str, list[float]]:
     return json.loads(path.read_text())["rows"]
 
 
+@pytest.mark.slow
 def test_more_programmings_reuse_the_stored_ones_and_match_a_fresh_run(tmp_path: Path) -> None:
     cache, fresh = tmp_path / "cache", tmp_path / "fresh"
     _evaluate(cache, 2)
@@ -43,6 +45,7 @@ def test_more_programmings_reuse_the_stored_ones_and_match_a_fresh_run(tmp_path:
     assert from_scratch["modes"] == three["modes"]
 
 
+@pytest.mark.slow
 def test_a_stored_chip_is_read_back_not_measured_again(tmp_path: Path) -> None:
     _evaluate(tmp_path, 2)
     (path,) = (tmp_path / "fashion-mnist" / SMALL.arch_id / "drift").glob("hwa-*.json")
@@ -54,6 +57,7 @@ def test_a_stored_chip_is_read_back_not_measured_again(tmp_path: Path) -> None:
     assert one_day == (42.0 + doc["rows"]["1"][doc["identity"]["drift"]["times"].index(86400.0)]) / 2
 
 
+@pytest.mark.slow
 def test_a_torn_or_foreign_row_file_is_measured_again(tmp_path: Path) -> None:
     first = _evaluate(tmp_path, 2)
     (path,) = (tmp_path / "fashion-mnist" / SMALL.arch_id / "drift").glob("hwa-*.json")

@@ -70,6 +70,7 @@ class _Failing:
         return self.inner.evaluate(spec, protocol)
 
 
+@pytest.mark.slow
 def test_the_search_scorer_ranks_real_measurements(tmp_path: Path) -> None:
     """A PipelineEvaluator (real training and drift at smoke size) behind the scorer: its
     values are the measured 1-day mean and spread, and a spec that fails to measure fails

@@ -12,6 +12,7 @@ from analognas.cli import app
 from analognas.surrogate import SurrogateError, cv_stability, load_surrogate, stability_markdown
 
 
+@pytest.mark.slow
 def test_the_fit_split_reproduces_the_stored_tau_and_other_splits_vary(resnet_surrogate: Path) -> None:
     sur = load_surrogate(resnet_surrogate)
     figs = cv_stability(sur, splits=3, fractions=(0.5, 1.0))
@@ -31,6 +32,7 @@ def test_the_fit_split_reproduces_the_stored_tau_and_other_splits_vary(resnet_su
     assert table.count("\n") == 2 + len(figs) and "τ at n=" in table
 
 
+@pytest.mark.slow
 def test_bad_settings_and_the_cli(resnet_surrogate: Path) -> None:
     sur = load_surrogate(resnet_surrogate)
     with pytest.raises(SurrogateError, match="splits must be"):
