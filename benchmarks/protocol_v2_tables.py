@@ -139,6 +139,18 @@ def t500() -> None:
     d = _load("compare-T500-resnet32-standard.json")
     if d is None:
         return
+    rows = d["rows"]
+    cols = [k for k in rows[0] if k not in ("arch_id", "seeds", "train_seconds")]
+    print("\nT500 against ResNet32 at standard (mean ± std over seeds x programmings):\n")
+    print("| " + " | ".join(cols) + " |")
+    print("|---|" + "---:|" * (len(cols) - 1))
+    for r in rows:
+        cells = []
+        for k in cols:
+            v = r[k]
+            cells.append(f"{v['mean']:.2f} ± {v['std']:.2f}" if isinstance(v, dict) else
+                         f"{v:,}" if isinstance(v, int) else f"{v:.2f}" if isinstance(v, float) else str(v))
+        print("| " + " | ".join(cells) + " |")
     for diff in d["differences"]:
         print(f"\nPaired differences {diff['arch']} - {diff['baseline']} (mean [95 % CI], n pairs):\n")
         times = list(next(iter(diff["modes"].values())))
