@@ -14,6 +14,19 @@ RepeatsOpt = Annotated[int, typer.Option(help="Independent PCM programmings to a
 CompOpt = Annotated[str | None, typer.Option(help="Drift compensation: global, exact-reference or none.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ModesOpt = Annotated[
+    str, typer.Option(help="Analog modes to measure: hwa, direct or both (FP32 is always there).")
+]
+
+
+def _modes(text: str) -> tuple[str, ...]:
+    from analognas._errors import ConfigError
+
+    modes = tuple(m.strip() for m in text.split(",") if m.strip())
+    bad = [m for m in modes if m not in ("hwa", "direct")]
+    if bad or not modes:
+        raise ConfigError(f"--modes takes hwa, direct or hwa,direct, got {text!r}")
+    return ("fp32", *dict.fromkeys(modes))
 
 
 def _drift_config(times: list[str] | None, repeats: int, compensation: str | None, seed: int):
@@ -69,6 +82,7 @@ def evaluate(
     ] = None,
     repeats: RepeatsOpt = 5,
     compensation: CompOpt = None,
+    modes: ModesOpt = "hwa,direct",
     opts: ProtocolOptions = None,  # type: ignore[assignment]  # filled in by @protocol_options
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
@@ -91,6 +105,7 @@ def evaluate(
             store=opts.store(),
             progress=bar,
             device=dev,
+            modes=_modes(modes),
             **common,
         )
     summary = evaluation_summary(ev, times)
@@ -114,17 +129,17 @@ def _print_evaluation(ev: Any, summary: dict[str, Any], times: tuple[float, ...]
         f" images, {fid.epochs}+{fid.hwa_epochs} epochs); recipe {ev.recipe.name} ({ev.recipe.hash()}); "
         f"{ev.drift.repeats} programmings, compensation {ev.drift.to_dict().get('compensation')}"
     )
-    t = Table("time after programming", "FP32", "HWA", "direct")
+    shown = [m for m in ("hwa", "direct") if m in ev.curves]
+    t = Table("time after programming", "FP32", *(("HWA" if m == "hwa" else m) for m in shown))
     for tm in times:
         cells = [f"{ev.fp32_accuracy:.2f}%"]
-        for mode in ("hwa", "direct"):
+        for mode in shown:
             m, s = ev.curves[mode].at(tm)
             cells.append(f"{m:.2f} ± {s:.2f}%")
         t.add_row(label_time(tm), *cells)
     con.print(t)
-    con.print(
-        f"AVM (1 s - 1 month): HWA {summary['avm']['hwa']:.2f} points, direct {summary['avm']['direct']:.2f} points"
-    )
+    avm = ", ".join(f"{'HWA' if m == 'hwa' else m} {summary['avm'][m]:.2f} points" for m in shown)
+    con.print(f"AVM (1 s - 1 month): {avm}")
 
 
 @app.command("compare")
@@ -135,6 +150,7 @@ def compare(
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
     repeats: RepeatsOpt = 5,
     compensation: CompOpt = None,
+    modes: ModesOpt = "hwa,direct",
     opts: ProtocolOptions = None,  # type: ignore[assignment]  # filled in by @protocol_options
     seeds: Annotated[int, typer.Option(help="Training seeds per architecture: --seed, --seed+1, ...")] = 1,
     baseline: Annotated[
@@ -154,7 +170,7 @@ def compare(
     with ProgressBar(quiet or json_out) as bar:
         report = compare_report(archs, out=out, force=force, seeds=seeds, baseline=baseline, seed=opts.seed,
                                 drift=drift_cfg, data_dir=opts.data_dir, store=opts.store(), progress=bar,
-                                device=dev, **opts.common())
+                                device=dev, modes=_modes(modes), **opts.common())
     if json_out:
         print_json(report.to_dict())
         return

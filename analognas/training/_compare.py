@@ -92,7 +92,9 @@ def comparison_row(evs: list[ArchEvaluation] | ArchEvaluation) -> dict[str, Any]
     else:
         row["avm"] = None
     if "direct" in ev.curves:
-        row[f"direct {label_time(DIRECT_AT)}"] = _mean_std(_pooled(evs, "direct", DIRECT_AT))
+        # beside HWA the table shows direct mapping at one day; alone, at every time
+        for t in (DIRECT_AT,) if "hwa" in ev.curves else COMPARE_TIMES:
+            row[f"direct {label_time(t)}"] = _mean_std(_pooled(evs, "direct", t))
         row["direct avm"] = sum(e.curves["direct"].avm or 0.0 for e in evs) / len(evs)
     row["train_seconds"] = sum(sum(e.train_seconds.values()) for e in evs)
     return row
