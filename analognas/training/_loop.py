@@ -18,6 +18,7 @@ from torch import nn
 
 from analognas._errors import TrainingDivergedError
 from analognas.data import Split, iterate_batches
+from analognas.training._resume import ResumeFile
 
 #: progress(done_steps, total_steps, description)
 Progress = Callable[[int, int, str], None]
@@ -78,6 +79,7 @@ def train_model(
     precision: str = "fp32",
     channels_last: bool = False,
     on_epoch: Callable[[nn.Module, int], dict[str, float]] | None = None,
+    resume: ResumeFile | None = None,
 ) -> TrainResult:
     """SGD with Nesterov momentum; linear warm-up over `warmup_epochs`, then cosine (per step) to zero.
 
@@ -85,7 +87,9 @@ def train_model(
     optimiser state and the loss stay FP32); `channels_last` converts the model and every
     batch to channels-last memory format, which makes CPU convolutions faster.
     `on_epoch(model, epoch)` may return extra figures (e.g. test accuracy) for the history;
-    its time is not counted in the training seconds.
+    its time is not counted in the training seconds. With ``resume``, the state after each
+    epoch is kept there and a restarted run continues after the last finished epoch, with
+    the result of an uninterrupted run (see ``_resume``).
 
     Raises `TrainingDivergedError` naming the epoch and step as soon as the loss is not
     finite, instead of silently producing a NaN network that poisons the records.
@@ -109,8 +113,18 @@ def train_model(
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     model.train()
     start, step, loss_value, paused = time.perf_counter(), 0, float("nan"), 0.0
-    history = []
-    for epoch in range(1, epochs + 1):
+    history: list[dict[str, float]] = []
+    first = 1
+    saved = resume.load() if resume is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        sched.load_state_dict(saved["sched"])
+        gen.set_state(saved["gen"])
+        first, step, history = int(saved["epoch"]) + 1, int(saved["step"]), list(saved["history"])
+        loss_value = float(saved["loss"])
+        start -= float(saved["seconds"])  # training seconds continue from the earlier sittings
+    for epoch in range(first, epochs + 1):
         running, seen = 0.0, 0
         for xb, yb in iterate_batches(train, batch_size, shuffle=True, generator=gen, augment=augment):
             step += 1
@@ -143,6 +157,12 @@ def train_model(
             model.train()
             paused += time.perf_counter() - t_pause
         history.append(row)
+        if resume is not None and epoch < epochs:
+            t_pause = time.perf_counter()
+            resume.save(model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
+                        gen=gen.get_state(), epoch=epoch, step=step, history=history, loss=loss_value,
+                        seconds=t_pause - start - paused)
+            paused += time.perf_counter() - t_pause
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
     return TrainResult(epochs, step, time.perf_counter() - start - paused, loss_value, history)

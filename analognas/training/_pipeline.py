@@ -35,6 +35,7 @@ from analognas.space import ArchSpec, cost
 from analognas.training._drift_cache import DriftRows, drift_rows
 from analognas.training._fidelity import Fidelity
 from analognas.training._loop import Progress, accuracy, train_model
+from analognas.training._resume import ResumeFile
 from analognas.training._store import CheckpointKey, CheckpointStore
 
 MODES = ("fp32", "hwa", "direct")
@@ -176,6 +177,7 @@ def ensure_fp32(
         model.load_state_dict(hit[0])
         return model.to(device).eval(), hit[1], True
     model.to(device)
+    resume = ResumeFile.beside(store.paths(key)[0], key=key.__dict__, fidelity=fid.to_dict(), spec=spec.to_dict())
     res = train_model(
         model,
         ds.train,
@@ -193,12 +195,14 @@ def ensure_fp32(
         precision=fid.precision,
         channels_last=fid.channels_last,
         on_epoch=(lambda m, e: {"test_accuracy": accuracy(m, ds.test, fid.eval_batch_size)}) if fid.is_v2 else None,
+        resume=resume,
     )
     acc = accuracy(model, ds.test, fid.eval_batch_size)
     meta = _meta(
         spec, ds, fid, seed, "fp32", None, {"test_accuracy": acc, "train_seconds": res.seconds, "history": res.history}
     )
     store.save(key, model.state_dict(), meta)
+    resume.clear()
     return model.eval(), meta, False
 
 
@@ -361,9 +365,8 @@ def evaluate_architecture(
         calibrate_input_ranges(direct, ds.train.x[: fidelity.batch_size * 4])
         rows = drift_rows(store, checkpoint_key(spec, ds.name, "fp32", None, fidelity, seed), "direct", recipe,
                           fidelity, drift, result.dataset)
-        result.curves["direct"] = drift_curve(
-            direct.eval(), ds.test, drift, fidelity.eval_batch_size, progress, f"{spec.label} direct", rows
-        )
+        result.curves["direct"] = drift_curve(direct.eval(), ds.test, drift, fidelity.eval_batch_size, progress,
+                                              f"{spec.label} direct", rows)
     result.eval_seconds = time.perf_counter() - t0
     return result
 
