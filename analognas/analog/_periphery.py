@@ -283,17 +283,16 @@ class TileMVM(torch.autograd.Function):
             if p.touches_output:
                 v, codes = crossbar_output(v, s, p, op, noise, keep_codes=True)
         ctx.p, ctx.op, ctx.rgrad, ctx.unfold, ctx.generator = p, op, rgrad, unfold, noise.generator
-        empty = torch.empty(0)
-        # With an ADC the output is ``y`` of the r gradient exactly (clamped codes times the
-        # step), and it is the next layer's saved input anyway: saving it costs no memory.
-        keep_y = codes is not None and p.d_out > 0
-        ctx.save_for_backward(x, w, r, s, codes if codes is not None else empty, xq, v if keep_y else empty)
-        ctx.has_aux, ctx.has_y = codes is not None, keep_y
+        # The output itself is not saved: a model may modify it in place (ReLU(inplace=True)
+        # right after the layer), which would invalidate it for backward; the ADC codes are
+        # private and rebuild it exactly.
+        ctx.save_for_backward(x, w, r, s, codes if codes is not None else torch.empty(0), xq)
+        ctx.has_aux = codes is not None
         return v
 
     @staticmethod
     def backward(ctx: Any, g_y: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        x, w, r, s, aux, xq, y_out = ctx.saved_tensors
+        x, w, r, s, aux, xq = ctx.saved_tensors
         p: Periphery = ctx.p
         op: Op = ctx.op
         need_x, need_w, need_r = ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]
@@ -310,7 +309,7 @@ class TileMVM(torch.autograd.Function):
             if int(lo) < -lim or int(hi) > lim:  # saturation is rare: mask only when present
                 g_v = g_y * (aux.abs() <= lim)
             if need_r:
-                y = y_out if ctx.has_y else aux.clamp(-lim, lim).to(g_y.dtype).mul_(sv * p.d_out)
+                y = aux.clamp(-lim, lim).to(g_y.dtype).mul_(sv * p.d_out)
         elif ctx.has_aux:
             if p.out_bound > 0:
                 bound = sv * p.out_bound
