@@ -81,3 +81,27 @@ def test_two_writers_share_their_chips(tmp_path: Path) -> None:
     a.put(2, (92.0, 87.0))
     assert DriftRows(path, identity).rows == {0: (90.0, 89.0), 1: (91.0, 88.0), 2: (92.0, 87.0)}
     assert DriftRows(path, {**identity, "mode": "direct"}).rows == {}  # another identity: nothing shared
+
+
+def test_rows_of_other_weights_or_damaged_rows_are_not_served(tmp_path: Path) -> None:
+    """Rows carry the SHA-256 of the weights they were measured on: a checkpoint retrained
+    under the same name gets no rows of the old one; a damaged row is dropped, not raised."""
+    from analognas.training._drift_cache import DriftRows
+
+    identity = {"mode": "hwa", "drift": {"times": [1.0, 3600.0]}}
+    weights, path = tmp_path / "w.pt", tmp_path / "rows.json"
+    weights.write_bytes(b"first weights")
+    DriftRows(path, identity, weights).put(0, (90.0, 89.0))
+    assert DriftRows(path, identity, weights).get(0) == (90.0, 89.0)
+    weights.write_bytes(b"retrained weights")
+    fresh = DriftRows(path, identity, weights)
+    assert fresh.get(0) is None
+    fresh.put(1, (80.0, 79.0))
+    assert DriftRows(path, identity, weights).rows == {1: (80.0, 79.0)}
+    doc = json.loads(path.read_text())
+    doc["rows"].update({"2": ["x", 1.0], "3": None, "4": [1.0], "5": [70.0, 69.0]})
+    path.write_text(json.dumps(doc))
+    assert DriftRows(path, identity, weights).rows == {1: (80.0, 79.0), 5: (70.0, 69.0)}
+    doc["rows"] = "not rows"
+    path.write_text(json.dumps(doc))
+    assert DriftRows(path, identity, weights).rows == {}

@@ -12,8 +12,11 @@ only chips 5 to 9).
 The file is keyed by everything that decides the numbers: the checkpoint (which holds the
 arch, dataset, fidelity, recipe and seed), the mode, the drift settings except the number
 of programmings, the recipe and the fidelity (test set size, evaluation batch size,
-calibration batch). Changing the analog code itself does not change the key, exactly as
-for checkpoints: clear the cache folder after such a change.
+calibration batch); it also records the SHA-256 of the checkpoint's weights, and rows of
+other weights (a checkpoint deleted and retrained elsewhere) are never served. The device
+is not part of the key (a chip's noise is drawn on the CPU, so a CUDA run measures the same
+chip up to float summation order), and neither is the analog code itself, exactly as for
+checkpoints: clear the cache folder after changing it.
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ class DriftRows:
     their chips instead of measuring each one twice. A chip is a seeded measurement, so a
     lost race only costs a re-measurement of an identical row."""
 
-    def __init__(self, path: Path | None, identity: dict[str, Any]) -> None:
+    def __init__(self, path: Path | None, identity: dict[str, Any], weights: Path | None = None) -> None:
         self.path, self.identity = path, identity
+        self.weights = _sha256(weights) if weights is not None and weights.is_file() else None
         self.rows: dict[int, tuple[float, ...]] = {}
         self._refresh()
 
@@ -54,10 +58,18 @@ class DriftRows:
             return  # absent or torn: measure again
         if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("identity") != self.identity:
             return
+        stored = data.get("weights_sha256")
+        if stored is not None and self.weights is not None and stored != self.weights:
+            return  # measured on other weights of the same name
+        rows = data.get("rows")
         n = len(self.identity["drift"]["times"])
-        for r, row in (data.get("rows") or {}).items():
-            if isinstance(row, list) and len(row) == n and str(r).isdigit():
-                self.rows.setdefault(int(r), tuple(float(v) for v in row))
+        for r, row in (rows.items() if isinstance(rows, dict) else ()):
+            try:
+                values = tuple(float(v) for v in row)
+            except (TypeError, ValueError):
+                continue  # a damaged row is measured again
+            if len(values) == n and str(r).isdigit():
+                self.rows.setdefault(int(r), values)
 
     def get(self, chip: int) -> tuple[float, ...] | None:
         if chip not in self.rows:
@@ -69,7 +81,7 @@ class DriftRows:
         self.rows[chip] = tuple(row)
         if self.path is None:
             return
-        doc = {"format": FORMAT, "identity": self.identity,
+        doc = {"format": FORMAT, "identity": self.identity, "weights_sha256": self.weights,
                "rows": {str(r): list(v) for r, v in sorted(self.rows.items())}}
         try:
             write_atomic(self.path, json.dumps(doc, sort_keys=True) + "\n", mode=None)
@@ -98,6 +110,15 @@ def drift_rows(
     }
     if store is None:
         return DriftRows(None, identity)
+    weights, _ = store.paths(key)
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     path = store.root / key.dataset / key.arch_id / "drift" / f"{mode}-{key.stem}-{digest}.json"
-    return DriftRows(path, identity)
+    return DriftRows(path, identity, weights)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
