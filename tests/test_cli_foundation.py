@@ -47,8 +47,9 @@ def test_arch_list_and_space_show() -> None:
     assert data["size"] == 1088 and len(data["samples"]) == 3
 
 
-def test_the_tables_name_what_the_json_holds() -> None:
+def test_the_tables_name_what_the_json_holds(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The printed (non-JSON) forms of the look-up commands show the same rows."""
+    monkeypatch.setenv("COLUMNS", "220")  # rich wraps cells to the terminal width
     listed = run("arch", "list")
     assert listed.exit_code == 0 and "T500" in listed.stdout and "422,082" in listed.stdout
     shown = run("arch", "show", "T500", "--layers")

@@ -91,7 +91,7 @@ def test_the_search_scorer_ranks_real_measurements(tmp_path: Path) -> None:
     scored = scorer.predict(specs)
     for spec, got in zip(specs, scored):
         assert isinstance(got, dict), got
-        rec = pipeline.evaluate(spec, protocol)  # cached checkpoints, same programming seeds
+        rec = pipeline.evaluate(spec, protocol)  # the record the scorer read (stored checkpoints and chips)
         i = rec["accuracy"]["times"].index(DAY)
         assert got["accuracy"] == pytest.approx((rec["accuracy"]["mean"][i], rec["accuracy"]["std"][i]))
         assert got["avm"][0] == pytest.approx(rec["avm"])

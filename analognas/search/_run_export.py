@@ -100,8 +100,11 @@ def export_run(
     name: str,
     identity: dict[str, Any],
     link: SurrogateLink,
+    report: bool = True,
 ) -> dict[str, str]:
-    """trials.csv, best.json and pareto.json from the study's trials (atomic writes)."""
+    """trials.csv, best.json and pareto.json from the study's trials (atomic writes), and
+    ``report.json`` unless ``report`` is False (an interrupted search exports what it has at
+    once and leaves the report, about a second of fANOVA, to the dashboard)."""
     axes = pareto_axes(objectives)
     best = best_candidate(cands, objectives)
     front = pareto_front(cands, axes)
@@ -127,7 +130,7 @@ def export_run(
     files = {"trials": str(folder.trials_file), "pareto": str(folder.pareto_file), "run": str(folder.run_file)}
     if best is not None:
         files["best"] = str(folder.best_file)
-    if write_report(folder, read_trials_csv(table), space, objectives, link) is not None:
+    if report and write_report(folder, read_trials_csv(table), space, objectives, link) is not None:
         files["report"] = str(folder.path / REPORT_FILE)
     return files
 

@@ -131,7 +131,8 @@ def run_search(
                 failure = exc
             try:
                 cands = [candidate_from_trial(t, space, objectives) for t in shared.get_trials(deepcopy=False)]
-                files = export_run(folder, cands, space, objectives, link.targets, name, identity, link)
+                files = export_run(folder, cands, space, objectives, link.targets, name, identity, link,
+                                   report=failure is None)
                 _write_run_info(folder, config, name, identity, link, opened, probe, sampler_kind, space, cands)
             except Exception as exc:
                 if failure is None:

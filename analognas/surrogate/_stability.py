@@ -5,7 +5,8 @@ another, and with a few hundred records the difference is a few hundredths, the 
 the gains a new feature or model claims. This module refits each target's chosen model
 (the kind and feature set the fit picked) on other splits, on growing subsets of the
 records (the learning curve: would more records help?), and checks the calibrated
-uncertainty's coverage at one and two standard deviations (nominal 68 % and 95 %).
+uncertainty's coverage at one and two standard deviations (nominal 68 % and 95 %) on
+those other splits, out of sample for the calibration.
 It uses the surrogate's own feature matrix and targets, so it needs no record file.
 """
 
@@ -29,7 +30,8 @@ def cv_stability(
     """Per target: ``split_kendall_tau`` (the chosen model on ``splits`` other seeded
     fold splits: values, mean, std), ``learning_curve`` (5-fold tau on seeded subsets of
     each fraction of the records) and ``coverage_1sd`` / ``coverage_2sd`` of the
-    calibrated std on the fit's own split."""
+    calibrated std on the other splits' out-of-fold predictions (on the fit's own split
+    the calibration was fitted to them, so coverage there says nothing)."""
     if splits < 1:
         raise SurrogateError(f"splits must be >= 1, got {splits}")
     if not fractions or any(not 0 < f <= 1 for f in fractions):
@@ -42,11 +44,13 @@ def cv_stability(
         y = np.asarray(sur.y[target], dtype=float)
         own = cross_validate(mod.kind, mod.feature_set, X, y, names, fold_indices(n, folds, base), mod.seed)
         a, b = mod.calibration["scale"], mod.calibration["floor"]
-        std = np.sqrt((a * own.oof_raw_std) ** 2 + b**2)
-        err = np.abs(y - own.oof_mean)
-        taus = [cross_validate(mod.kind, mod.feature_set, X, y, names, fold_indices(n, folds, base + 1 + k),
-                               mod.seed).kendall_tau for k in range(splits)]
+        others = [cross_validate(mod.kind, mod.feature_set, X, y, names, fold_indices(n, folds, base + 1 + k),
+                                 mod.seed) for k in range(splits)]
+        taus = [o.kendall_tau for o in others]
         finite = [t for t in taus if t is not None]
+        # coverage on the other splits: the calibration was fitted to the fit split's residuals
+        err = np.concatenate([np.abs(y - o.oof_mean) for o in others])
+        std = np.concatenate([np.sqrt((a * o.oof_raw_std) ** 2 + b**2) for o in others])
         curve = []
         for f in fractions:
             m = max(folds * 2, round(f * n))

@@ -8,6 +8,7 @@ protocol) is here, so a notebook gets the same files as the command line.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,11 @@ def compare_report(
     if not 1 <= seeds <= MAX_SEEDS:
         raise ConfigError(f"--seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
     base = baseline_index(archs, [s.label for s in specs], baseline)
-    default = Path("runs") / "compare" / f"{'-'.join(s.label for s in specs)}-{dataset}-{fidelity.name}-s{seed}.html"
+    modes = evaluate_kwargs.get("modes")
+    only = "" if modes is None or {"hwa", "direct"} <= set(modes) else "-" + "-".join(m for m in modes if m != "fp32")
+    names = "-".join(s.label for s in specs)
+    stem = re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{names}-{dataset}-{fidelity.name}-{recipe.name}{only}-s{seed}")
+    default = Path("runs") / "compare" / f"{stem}.html"
     target = Path(out) if out is not None else default
     if out is not None and target.exists() and not force:
         raise OutputExistsError(f"{target} already exists; use --force to overwrite")
