@@ -275,24 +275,23 @@ class TileMVM(torch.autograd.Function):
         unfold: Any,
     ) -> torch.Tensor:
         with torch.no_grad():
-            # The DAC output itself is kept for backward (not its int8 codes): rebuilding it
-            # there cost a conversion and a multiply of every input, for 3 bytes an input.
-            xq, _ = quantize_input(x, r, p)
+            xq, in_codes = quantize_input(x, r, p, keep_codes=True)
             v = op.forward(xq, w)
+            del xq
             codes = None
             if p.touches_output:
                 v, codes = crossbar_output(v, s, p, op, noise, keep_codes=True)
         ctx.p, ctx.op, ctx.rgrad, ctx.unfold, ctx.generator = p, op, rgrad, unfold, noise.generator
-        # The output itself is not saved: a model may modify it in place (ReLU(inplace=True)
-        # right after the layer), which would invalidate it for backward; the ADC codes are
-        # private and rebuild it exactly.
-        ctx.save_for_backward(x, w, r, s, codes if codes is not None else torch.empty(0), xq)
-        ctx.has_aux = codes is not None
+        empty = torch.empty(0)
+        ctx.save_for_backward(
+            x, w, r, s, codes if codes is not None else empty, in_codes if in_codes is not None else empty
+        )
+        ctx.has_aux, ctx.has_in_codes = codes is not None, in_codes is not None
         return v
 
     @staticmethod
     def backward(ctx: Any, g_y: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        x, w, r, s, aux, xq = ctx.saved_tensors
+        x, w, r, s, aux, in_codes = ctx.saved_tensors
         p: Periphery = ctx.p
         op: Op = ctx.op
         need_x, need_w, need_r = ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]
@@ -319,6 +318,10 @@ class TileMVM(torch.autograd.Function):
             elif need_r:
                 y = aux
 
+        if ctx.has_in_codes:
+            xq = in_codes.to(g_y.dtype).mul_(p.d_in * rv)
+        else:
+            xq = quantize_input(x, r, p)[0]
         g_xq, g_w = op.backward(g_v, xq, w, need_x or need_r, need_w)
 
         g_r = None
