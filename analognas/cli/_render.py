@@ -6,6 +6,8 @@ from typing import Any
 
 
 def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
     if isinstance(v, dict):
         return f"{v['mean']:.2f}±{v['std']:.2f}"
     if isinstance(v, float):
