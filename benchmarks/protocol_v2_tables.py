@@ -140,7 +140,9 @@ def t500() -> None:
     if d is None:
         return
     rows = d["rows"]
-    cols = [k for k in rows[0] if k not in ("arch_id", "seeds", "train_seconds")]
+    order = ["arch", "params", "macs", "tiles", "fp32", "hwa 1 s", "hwa 1 h", "hwa 1 day", "hwa 1 month", "avm",
+             "direct 1 s", "direct 1 h", "direct 1 day", "direct 1 month", "direct avm"]
+    cols = [k for k in order if k in rows[0]]  # the JSON is written with sorted keys
     print("\nT500 against ResNet32 at standard (mean ± std over seeds x programmings):\n")
     print("| " + " | ".join(cols) + " |")
     print("|---|" + "---:|" * (len(cols) - 1))
@@ -153,12 +155,12 @@ def t500() -> None:
         print("| " + " | ".join(cells) + " |")
     for diff in d["differences"]:
         print(f"\nPaired differences {diff['arch']} - {diff['baseline']} (mean [95 % CI], n pairs):\n")
-        times = list(next(iter(diff["modes"].values())))
+        times = [t for t in ("1 s", "1 h", "1 day", "1 month") if t in next(iter(diff["modes"].values()))]
         print("| mode | " + " | ".join(times) + " |")
         print("|---|" + "---:|" * len(times))
-        for mode, per in diff["modes"].items():
+        for mode, per in sorted(diff["modes"].items(), key=lambda kv: kv[0] != "hwa"):
             cells = []
-            for v in per.values():
+            for v in (per[t] for t in times):
                 ci = v["ci95"]
                 cells.append(f"{v['mean']:+.2f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "") + f" (n={v['n']})")
             print(f"| {mode} | " + " | ".join(cells) + " |")
