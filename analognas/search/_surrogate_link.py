@@ -7,13 +7,13 @@ with a refitted surrogate would mix two models' opinions in one study.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from analognas._errors import ConfigError
+from analognas._hashing import file_sha256
 from analognas.space import ArchSpec, SearchSpace
 
 
@@ -50,11 +50,7 @@ class SurrogateLink:
 
 
 def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 def _label(t: float) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from analognas._atomic import write_atomic
+from analognas._hashing import file_sha256
 from analognas.analog import DriftEvalConfig, HWARecipe
 from analognas.training._fidelity import Fidelity
 from analognas.training._store import CheckpointKey, CheckpointStore
@@ -45,7 +46,7 @@ class DriftRows:
 
     def __init__(self, path: Path | None, identity: dict[str, Any], weights: Path | None = None) -> None:
         self.path, self.identity = path, identity
-        self.weights = _sha256(weights) if weights is not None and weights.is_file() else None
+        self.weights = file_sha256(weights) if weights is not None and weights.is_file() else None
         self.rows: dict[int, tuple[float, ...]] = {}
         self._refresh()
 
@@ -115,10 +116,3 @@ def drift_rows(
     path = store.root / key.dataset / key.arch_id / "drift" / f"{mode}-{key.stem}-{digest}.json"
     return DriftRows(path, identity, weights)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
