@@ -436,11 +436,13 @@ def test_an_installed_wheel_finds_its_spaces_and_surrogate(tmp_path) -> None:
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(build)],
                    check=True, capture_output=True, timeout=300)
     (wheel,) = wheels.glob("analognas-*.whl")
+    import zipfile
+
+    # the fused analog kernels are compiled from this source on first use
+    assert "analognas/analog/_kernels.c" in zipfile.ZipFile(wheel).namelist()
     # install by hand, as an installer lays a wheel out (purelib -> site-packages, the
     # .data/data tree -> the prefix): `pip install --prefix` would uninstall the
     # environment's own (editable) analognas first
-    import zipfile
-
     site = prefix / "lib" / "python3.11" / "site-packages"
     with zipfile.ZipFile(wheel) as zf:
         for name in zf.namelist():

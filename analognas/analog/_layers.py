@@ -26,18 +26,13 @@ from torch import nn
 
 from analognas._errors import ConfigError
 from analognas.analog._noise import NoiseSource
-from analognas.analog._periphery import (
-    ConvOp,
-    LinearOp,
-    Op,
-    Periphery,
-    RangeGrad,
-)
+from analognas.analog._periphery import ConvOp, LinearOp, Op, Periphery
 from analognas.analog._recipe import HWARecipe, WeightClipType
 from analognas.analog._tile_forward import (
     AnalogState,
     analog_forward,
 )
+from analognas.analog._tile_mvm import RangeGrad
 from analognas.analog._tiles import make_layout
 from analognas.analog._unfold import ConvUnfold, LinearUnfold, kernel_mask_for
 

@@ -15,15 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from analognas.analog._noise import NoiseSource
-from analognas.analog._periphery import (
-    FastTile,
-    Op,
-    Periphery,
-    RangeGrad,
-    TileMVM,
-    fast_tile_forward,
-)
+from analognas.analog._periphery import FastTile, Op, Periphery, fast_tile_forward
 from analognas.analog._recipe import CalibrationRule, HWARecipe, WeightNoiseType, WeightScaling
+from analognas.analog._tile_mvm import RangeGrad, TileMVM
 from analognas.analog._tiles import TileLayout
 
 

@@ -32,15 +32,27 @@ def _segment_clip(prod: torch.Tensor, sg: torch.Tensor, out_tile: torch.Tensor |
 class LinearUnfold:
     """Linear layers: the tile input is the feature slice itself."""
 
+    sample_dims = 1
+    """Trailing dimensions of one sample of the tile input."""
+
     def __init__(self, out_index: torch.Tensor | None = None) -> None:
         self.out_index = out_index
         """Out-tile of each output (None: a single out-tile)."""
 
     def clip_sum(
-        self, sign: torch.Tensor, g_xq: torch.Tensor, g_v: torch.Tensor, w: torch.Tensor, generator: torch.Generator
+        self,
+        sign: torch.Tensor,
+        g_xq: torch.Tensor,
+        g_v: torch.Tensor,
+        w: torch.Tensor,
+        generator: torch.Generator,
+        dense: float | None = None,
     ) -> torch.Tensor:
-        """``sum over clipped inputs and out-tiles of min(g * sign, 0)`` (exact)."""
+        """``sum over clipped inputs and out-tiles of min(g * sign, 0)`` (exact). ``dense``:
+        that sum for a single out-tile, already taken (the fused backward pass)."""
         if self.out_index is None:
+            if dense is not None:
+                return torch.tensor(dense, dtype=g_xq.dtype)
             return (sign * g_xq).clamp_(max=0.0).sum()
         s2 = sign.reshape(-1, sign.shape[-1])
         n, c = s2.nonzero().unbind(1)
@@ -54,6 +66,10 @@ class LinearUnfold:
     def count(self, mask: torch.Tensor) -> float:
         return float(mask.sum())
 
+    def count_positions(self, counts: torch.Tensor) -> float:
+        """``count`` from the clipped count of each feature over the batch."""
+        return float(counts.sum())
+
     def total(self, x: torch.Tensor) -> float:
         return float(x.numel())
 
@@ -63,6 +79,9 @@ class LinearUnfold:
 
 class ConvUnfold:
     """Conv tiles: pixel statistics weighted by patch multiplicity ``M``."""
+
+    sample_dims = 3
+    """Trailing dimensions of one sample of the tile input ``(C, H, W)``."""
 
     def __init__(
         self,
@@ -108,6 +127,11 @@ class ConvUnfold:
         per_pixel = self._batch(mask).sum(0, dtype=torch.float32)
         return float(torch.dot(per_pixel.reshape(-1), m.reshape(-1)))
 
+    def count_positions(self, counts: torch.Tensor) -> float:
+        """``count`` from the clipped count of each pixel over the batch."""
+        m, _ = self._map(counts)
+        return float(torch.dot(counts.reshape(-1).to(torch.float32), m.reshape(-1)))
+
     def total(self, x: torch.Tensor) -> float:
         _, per_sample = self._map(x)
         return self._batch(x).shape[0] * per_sample
@@ -119,8 +143,10 @@ class ConvUnfold:
         g_v: torch.Tensor,
         w: torch.Tensor,
         generator: torch.Generator,
+        dense: float | None = None,
     ) -> torch.Tensor:
-        """``sum over unfolded copies e of clipped pixels of min(g_e * sign, 0)``.
+        """``sum over unfolded copies e of clipped pixels of min(g_e * sign, 0)``
+        (``dense`` is for the linear case and ignored here: copies need ``g_v`` and ``w``).
 
         aihwkit clamps the clip gradient per patch entry, and the copies of one pixel
         have different gradients ``g_e = sum_o g_v[o] * w[o, c, k]`` (``k`` the kernel
