@@ -19,6 +19,7 @@ tied gradient is the exact sum of aihwkit's per-tile gradients.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,15 +171,24 @@ def _range_grad(
     #                  = sum over clipped (unfolded) inputs of min(g * sign(x), 0)
     clip = unfold.clip_sum(sign, g_xq, g_v, w, generator)
     del sign, work
+    grad = _add_clip_and_decay(grad, clip, lambda: unfold.count(clipped), unfold.total(x), rv, rg)
+    return grad.reshape(1).to(r.dtype), clipped
+
+
+def _add_clip_and_decay(
+    grad: Any, clip: torch.Tensor, clipped: Callable[[], float], total: float, rv: float, rg: RangeGrad
+) -> Any:
+    """The autograd term plus aihwkit's clip gradient (relative if so set) and its decay,
+    which needs the count of clipped (unfolded) inputs only when the decay is on."""
     if rg.gradient_relative:
         clip = clip * (rv * rg.gradient_scale)
     grad = grad + clip
     if rg.decay > 0:
-        percentage = 1.0 - unfold.count(clipped) / unfold.total(x)
+        percentage = 1.0 - clipped() / total
         if percentage > rg.input_min_percentage:
             # once per (tied) out-tile, as aihwkit's per-tile ranges would get it
             grad = grad + rg.decay * rv * rg.n_out_tiles
-    return grad.reshape(1).to(r.dtype), clipped
+    return grad
 
 
 def _range_grad_fused(
@@ -207,11 +217,5 @@ def _range_grad_fused(
     dot, dense_clip, sign, counts = stats
     grad = (float(y_term) - dot) / rv
     clip = unfold.clip_sum(sign, g_xq, g_v, w, generator, dense=dense_clip)
-    if rg.gradient_relative:
-        clip = clip * (rv * rg.gradient_scale)
-    grad = clip + grad
-    if rg.decay > 0:
-        percentage = 1.0 - unfold.count_positions(counts) / unfold.total(x)
-        if percentage > rg.input_min_percentage:
-            grad = grad + rg.decay * rv * rg.n_out_tiles
+    grad = _add_clip_and_decay(grad, clip, lambda: unfold.count_positions(counts), unfold.total(x), rv, rg)
     return torch.as_tensor(grad, dtype=r.dtype).reshape(1)
