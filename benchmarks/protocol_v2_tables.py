@@ -164,6 +164,13 @@ def t500() -> None:
                 ci = v["ci95"]
                 cells.append(f"{v['mean']:+.2f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "") + f" (n={v['n']})")
             print(f"| {mode} | " + " | ".join(cells) + " |")
+            between = [per[t].get("between_seeds") for t in times]
+            if all(b and b["ci95"] for b in between):
+                cells = [f"{b['mean']:+.2f} [{b['ci95'][0]:+.2f}, {b['ci95'][1]:+.2f}] (n={b['n']} seeds)"
+                         for b in between]
+                print(f"| {mode}, over training seeds | " + " | ".join(cells) + " |")
+            per_seed = ["; ".join(f"{x:+.2f}" for x in per[t]["per_seed"]) for t in times]
+            print(f"| {mode}, per seed | " + " | ".join(per_seed) + " |")
 
 
 def main() -> int:

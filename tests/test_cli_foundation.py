@@ -24,6 +24,19 @@ def test_help_lists_commands() -> None:
         assert cmd in res.output
 
 
+def test_python_dash_m_runs_the_same_cli_and_exit_codes() -> None:
+    import subprocess
+    import sys
+
+    ok = subprocess.run([sys.executable, "-m", "analognas", "arch", "show", "T500", "--json"],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["params"] == json.loads(run("arch", "show", "T500",
+                                                                                     "--json").stdout)["params"]
+    bad = subprocess.run([sys.executable, "-m", "analognas", "arch", "show", "no-such-net"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "no-such-net" in bad.stderr
+
+
 def test_arch_show_json_resnet32_and_t500() -> None:
     r32 = json.loads(run("arch", "show", "resnet32", "--json").stdout)
     assert 455_000 <= r32["params"] <= 470_000

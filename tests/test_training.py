@@ -211,7 +211,7 @@ def test_paired_difference_interval() -> None:
 
 
 @pytest.mark.slow
-def test_compare_two_seeds_pairs_against_the_baseline(tmp_path: Path) -> None:
+def test_compare_two_seeds_pairs_against_the_baseline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     other = ArchSpec(8, 3, (StageSpec(8, 1),), name="other")
     out = tmp_path / "cmp.html"
     res = runner.invoke(
@@ -226,6 +226,11 @@ def test_compare_two_seeds_pairs_against_the_baseline(tmp_path: Path) -> None:
     assert diff["arch"] == "small" and diff["baseline"] == "other"
     day = diff["modes"]["hwa"]["1 day"]
     assert day["n"] == 4 and len(day["per_seed"]) == 2 and day["ci95"][0] <= day["mean"] <= day["ci95"][1]
+    # the architecture-level interval is over the two per-seed means: t(1 dof) = 12.706
+    between, (d0, d1) = day["between_seeds"], day["per_seed"]
+    assert between["n"] == 2 and between["mean"] == pytest.approx((d0 + d1) / 2) == pytest.approx(day["mean"])
+    half = 12.7062 * abs(d0 - d1) / 2
+    assert between["ci95"] == pytest.approx([between["mean"] - half, between["mean"] + half], abs=1e-3)
     saved = json.loads(out.with_suffix(".json").read_text())
     assert len(saved["evaluations"]) == 4 and saved["baseline"] == "other"
     # the pooled row equals the mean over every (seed, programming) sample
@@ -233,6 +238,15 @@ def test_compare_two_seeds_pairs_against_the_baseline(tmp_path: Path) -> None:
     k = hwa[0]["times"].index(86400.0)
     pooled = [r[k] for c in hwa for r in c["per_repeat"]]
     assert data["rows"][0]["hwa 1 day"]["mean"] == pytest.approx(sum(pooled) / 4)
+    # the table shows the between-seed interval beside the pooled one (cached: no training)
+    monkeypatch.setenv("COLUMNS", "400")  # rich wraps cells to the terminal width
+    res = runner.invoke(
+        app,
+        ["compare", SMALL.to_json(), other.to_json(), "--out", str(tmp_path / "again.html"), "--cache-dir",
+         str(tmp_path / "c"), *TINY, "--repeats", "2", "--seeds", "2", "--baseline", "other", "-q"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "hwa, over 2 training seeds" in res.output and f"{between['ci95'][1]:+.2f}" in res.output
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,14 @@ def channel_dim(v: torch.Tensor, view: tuple[int, ...]) -> int:
     return v.dim() - len(view) + view.index(-1)
 
 
+def fused_layout(v: torch.Tensor, s: torch.Tensor, op: Op, d_out: float) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    """What the fused ADC kernels take for ``v = s * o``: the flat per-channel ADC step
+    ``s * d_out`` (one value for a scalar scale) and ``v`` as (outer, channels, inner)."""
+    per_channel = s.numel() > 1
+    step = s * d_out if per_channel else torch.tensor([float(s) * d_out])
+    return step.reshape(-1), _fused.channel_shape(v, channel_dim(v, op.channel_view(v.dim())), per_channel)
+
+
 def quantize_input(
     x: torch.Tensor, r: torch.Tensor, p: Periphery, keep_codes: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -165,9 +173,8 @@ def crossbar_output(
     sv = s.view(view) if per_channel else s
     if keep_codes and p.d_out > 0 and (lib := _fused.usable(v, s)) is not None:
         n = noise.standard_normal(v.numel(), v.dtype, v.device) if p.out_noise > 0 else None
-        step = s * p.d_out if per_channel else torch.tensor([float(s) * p.d_out])
-        shape = _fused.channel_shape(v, channel_dim(v, view), per_channel)
-        return v, _fused.adc_train(lib, v, n, s.reshape(-1), step.reshape(-1), shape, p.out_noise, p.half_levels_out)
+        step, shape = fused_layout(v, s, op, p.d_out)
+        return v, _fused.adc_train(lib, v, n, s.reshape(-1), step, shape, p.out_noise, p.half_levels_out)
     if p.out_noise > 0:
         n = noise.standard_normal(v.numel(), v.dtype, v.device).view(v.shape)
         if per_channel:
@@ -265,9 +272,7 @@ def _fast_tile_fused(
     n = None
     if p.out_noise > 0:
         n = noise.standard_normal(v.numel(), v.dtype, v.device)
-    view = op.channel_view(v.dim())
-    per_channel = tile.unit.numel() > 1
     if not v.is_contiguous():
         v = v.contiguous()
-    shape = _fused.channel_shape(v, channel_dim(v, view), per_channel)
+    _, shape = fused_layout(v, tile.unit, op, p.d_out)
     return _fused.adc_eval(lib, v, n, tile.unit.reshape(-1), shape, p.out_noise / p.d_out, p.half_levels_out)

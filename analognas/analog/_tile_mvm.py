@@ -27,7 +27,7 @@ import torch
 
 from analognas.analog import _fused
 from analognas.analog._noise import NoiseSource
-from analognas.analog._periphery import Op, Periphery, channel_dim, crossbar_output, quantize_input
+from analognas.analog._periphery import Op, Periphery, crossbar_output, fused_layout, quantize_input
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,8 @@ class TileMVM(torch.autograd.Function):
             if int(lo) < -lim or int(hi) > lim:  # saturation is rare: mask only when present
                 g_v = g_y * (aux.abs() <= lim)
             if need_r and lib is not None:
-                step = s * p.d_out if per_channel else torch.tensor([float(s) * p.d_out])
-                shape = _fused.channel_shape(g_y, channel_dim(g_y, op.channel_view(g_y.dim())), per_channel)
-                y_term = _fused.adc_y_term(lib, g_y, aux, step.reshape(-1), shape, lim)
+                step, shape = fused_layout(g_y, s, op, p.d_out)
+                y_term = _fused.adc_y_term(lib, g_y, aux, step, shape, lim)
             elif need_r:
                 y = aux.clamp(-lim, lim).to(g_y.dtype).mul_(sv * p.d_out)
         elif ctx.has_aux:

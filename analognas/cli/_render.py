@@ -17,6 +17,10 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+def _interval(v: dict[str, Any]) -> str:
+    return f"{v['mean']:+.2f}" + (f" [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}]" if v["ci95"] else "")
+
+
 def print_comparison(report: Any) -> None:
     """``compare``: one row per architecture (pooled seeds), then each paired difference
     with its 95 % interval, then where the files are."""
@@ -32,14 +36,13 @@ def print_comparison(report: Any) -> None:
     for diff in report.comparison.differences:
         d = Table(f"{diff['arch']} - {diff['baseline']}", *next(iter(diff["modes"].values()), {}))
         for mode, per_time in diff["modes"].items():
-            d.add_row(
-                mode,
-                *(
-                    f"{v['mean']:+.2f}" + (f" [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}]" if v["ci95"] else "")
-                    for v in per_time.values()
-                ),
-            )
+            d.add_row(mode, *(_interval(v) for v in per_time.values()))
+            seeds = [v.get("between_seeds") for v in per_time.values()]
+            if all(s and s["ci95"] for s in seeds):
+                d.add_row(f"{mode}, over {seeds[0]['n']} training seeds", *(_interval(s) for s in seeds))
         con.print(d)
+        print("first rows: 95 % intervals over (seed, programming) pairs, programming noise only;"
+              " 'over training seeds' rows: over the per-seed mean differences")
     print(f"plot: {report.html}\ndata: {report.json}")
 
 

@@ -6,8 +6,10 @@ every architecture is compared with a baseline by *paired* differences: sample `
 of one architecture is paired with sample ``(s, r)`` of the other (same training seed,
 same noise seeds; two different networks cannot share one chip, so the pairing removes the
 seed-to-seed part of the variance, not the device noise). The 95 % interval is Student's t
-over those pairs; the per-seed mean differences are listed beside it, because with few
-training seeds they show how much of the difference is one lucky training run.
+over those pairs, so it is conditional on the trained networks: it covers programming
+noise, not training-seed variance. ``between_seeds`` gives the interval that a claim about
+the *architectures* needs: Student's t over the per-seed mean differences (n_seeds - 1
+degrees of freedom), which is wide with few seeds, as it should be.
 """
 
 from __future__ import annotations
@@ -104,7 +106,11 @@ def paired_difference(a: list[float], b: list[float]) -> dict[str, Any]:
     """Mean of ``a[i] - b[i]`` with a Student-t 95 % interval (n - 1 degrees of freedom)."""
     if len(a) != len(b) or not a:
         raise ConfigError("paired samples must have the same, non-zero length")
-    d = [x - y for x, y in zip(a, b, strict=True)]
+    return mean_interval([x - y for x, y in zip(a, b, strict=True)])
+
+
+def mean_interval(d: list[float]) -> dict[str, Any]:
+    """Mean, std and Student-t 95 % interval of independent values (None below two)."""
     n = len(d)
     ms = _mean_std(d)
     if n < 2:
@@ -134,6 +140,7 @@ def _differences(by_arch: list[list[ArchEvaluation]], base: int) -> list[dict[st
                     _mean_std(_pooled([e], mode, t))["mean"] - _mean_std(_pooled([r], mode, t))["mean"]
                     for e, r in zip(evs, ref, strict=True)
                 ]
+                diff["between_seeds"] = mean_interval(diff["per_seed"])
                 per_time[label_time(t)] = diff
             entry["modes"][mode] = per_time
         out.append(entry)
