@@ -14,6 +14,13 @@ training seeds, tau between two programmings (programming 0 against 1 of the sam
 networks), and CPU-seconds per record, so the collection fidelity can be chosen by rank
 agreement per CPU-second.
 
+Every row also carries a cheap robustness feature measured on its FP32 checkpoint in
+seconds (``analognas.analog.weight_noise_sensitivity``: loss increase under per-column
+Gaussian weight noise, on 2,000 training images, at ``PROBE_ETAS``), and the report gives
+its tau against 1-day and 1-month HWA accuracy and AVM, at the reference and at the
+row's own fidelity (lower loss increase should mean higher accuracy: tau is of the
+negated feature).
+
 Usage::
 
     python benchmarks/fidelity_study.py [--panel 20] [--seeds 0,1] [--only quick] [--device auto]
@@ -31,6 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_DAY, ONE_MONTH = 86400.0, 2592000.0
+PROBE_ETAS = (0.03, 0.1)
+PROBE_IMAGES = 2000
 
 
 def candidates():  # -> dict[str, Fidelity]
@@ -60,9 +69,9 @@ def panel(n: int) -> list:  # -> list[ArchSpec]
 
 def measure(args: argparse.Namespace) -> None:
     from analognas._device import resolve_device
-    from analognas.analog import DriftEvalConfig, get_recipe
+    from analognas.analog import DriftEvalConfig, get_recipe, weight_noise_sensitivity
     from analognas.data import load_dataset
-    from analognas.training import DATA_SEED, CheckpointStore, evaluate_architecture
+    from analognas.training import DATA_SEED, CheckpointStore, ensure_fp32, evaluate_architecture
 
     out = Path(args.out)
     done = set()
@@ -90,12 +99,19 @@ def measure(args: argparse.Namespace) -> None:
                 ev = evaluate_architecture(spec, dataset=ds, fidelity=fid, recipe=recipe, drift=drift,
                                            modes=("hwa",), seed=seed, store=store, device=device)
                 curve = ev.curves["hwa"]
+                t1 = time.perf_counter()
+                fp32 = ensure_fp32(spec, ds, fid, seed, store, None, device)[0]
+                x, y = ds.train.x[:PROBE_IMAGES].to(device), ds.train.y[:PROBE_IMAGES].to(device)
+                probe = {f"{eta:g}": weight_noise_sensitivity(fp32, x, y, recipe, eta=eta, seed=seed).to_dict()
+                         for eta in PROBE_ETAS}
+                probe["seconds"] = time.perf_counter() - t1
                 row = {
                     "arch_id": spec.arch_id, "name": spec.label, "fidelity": name, "fidelity_hash": fid.hash(),
                     "seed": seed, "params": ev.params, "fp32": ev.fp32_accuracy,
                     "times": list(curve.times), "per_repeat": [list(r) for r in curve.per_repeat],
                     "mean": list(curve.mean), "avm": curve.avm, "wall_seconds": time.perf_counter() - t0,
                     "cpu_seconds": time.process_time() - c0, "cached": ev.cached, "device": str(device),
+                    "probe": probe,
                 }
                 with out.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
@@ -139,6 +155,38 @@ def report(args: argparse.Namespace) -> None:
                       [prog(r, 1) for r in recs if len(r["per_repeat"]) > 1])
         cpu = sum(r["cpu_seconds"] for r in recs) / len(recs)
         print(f"| {name} | {len(archs)} | {t_ref:.3f} | {t_avm:.3f} | {t_seed:.3f} | {t_prog:.3f} | {cpu:.0f} |")
+    probe_report(by, ref)
+
+
+def probe_report(by: dict, ref: dict) -> None:
+    """Tau of the negated weight-noise loss increase (seed-averaged) against seed-averaged
+    HWA accuracy at 1 day and 1 month and against -AVM, at the reference fidelity and at
+    the probe's own fidelity."""
+    print("\n| probe fidelity | eta | target fidelity | archs | tau 1 day | tau 1 month | tau -AVM |"
+          " probe seconds |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+
+    def avg(recs, f):
+        return sum(f(r) for r in recs) / len(recs)
+
+    for name, archs in by.items():
+        probed = {a: [r for r in d.values() if "probe" in r] for a, d in archs.items()}
+        probed = {a: v for a, v in probed.items() if v}
+        if not probed:
+            continue
+        secs = avg([r for v in probed.values() for r in v], lambda r: r["probe"]["seconds"])
+        for eta in PROBE_ETAS:
+            key = f"{eta:g}"
+            for target_name, target in (("standard", ref), (name, archs)):
+                common = [a for a in probed if a in target]
+                feat = [-avg(probed[a], lambda r, k=key: r["probe"][k]["loss_increase"]) for a in common]
+                cols = []
+                for t in (ONE_DAY, ONE_MONTH):
+                    cols.append(_tau(feat, [avg(list(target[a].values()), lambda r, t=t: r["mean"][r["times"].index(t)])
+                                            for a in common]))
+                cols.append(_tau(feat, [-avg(list(target[a].values()), lambda r: r["avm"]) for a in common]))
+                print(f"| {name} | {key} | {target_name} | {len(common)} | "
+                      + " | ".join(f"{c:.3f}" for c in cols) + f" | {secs:.1f} |")
 
 
 def main() -> int:

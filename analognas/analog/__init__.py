@@ -66,6 +66,7 @@ from analognas.analog._recipe import (
     WeightNoiseType,
     WeightScaling,
 )
+from analognas.analog._sensitivity import Sensitivity, weight_noise_sensitivity
 from analognas.analog._tile_forward import tile_abs_max
 from analognas.analog._tiles import split_sizes
 
@@ -85,6 +86,7 @@ __all__ = [
     "LayerPolicy",
     "MappingParameter",
     "PeripheryParameter",
+    "Sensitivity",
     "WeightClipParameter",
     "WeightClipType",
     "WeightNoiseParameter",
@@ -108,4 +110,5 @@ __all__ = [
     "to_aihwkit_rpu_config",
     "to_analog",
     "to_digital",
+    "weight_noise_sensitivity",
 ]

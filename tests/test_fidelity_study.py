@@ -1,0 +1,55 @@
+"""benchmarks/fidelity_study.py end to end on tiny fidelities: rows, probe, resume, report."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from analognas.space import ArchSpec, StageSpec
+from analognas.training import get_fidelity
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("fidelity_study", ROOT / "benchmarks" / "fidelity_study.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_measure_resumes_and_reports(study, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    tiny = get_fidelity("quick").with_overrides(train_size=300, test_size=200, epochs=1, batch_size=50)
+    monkeypatch.setattr(study, "candidates", lambda: {"standard": tiny, "tinier": tiny.with_overrides(train_size=200)})
+    specs = [ArchSpec(8, 3, (StageSpec(w, 1),), name=f"w{w}") for w in (4, 8, 12)]
+    monkeypatch.setattr(study, "panel", lambda n: specs[:n])
+    monkeypatch.setattr(study, "PROBE_IMAGES", 100)
+    args = argparse.Namespace(out=str(tmp_path / "s.jsonl"), cache_dir=str(tmp_path / "c"), only=None,
+                              repeats=2, device="cpu", panel=3, seeds="0,1")
+    study.measure(args)
+    rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 2 * 3 and {r["fidelity"] for r in rows} == {"standard", "tinier"}
+    r = rows[0]
+    assert len(r["per_repeat"]) == 2 and r["times"] == [1.0, 3600.0, 86400.0, 2592000.0]
+    assert set(r["probe"]) == {"0.03", "0.1", "seconds"} and r["probe"]["0.03"]["images"] == 100
+    assert r["probe"]["0.1"]["loss_increase"] > r["probe"]["0.03"]["loss_increase"]
+    # resumed: nothing is measured twice
+    study.measure(args)
+    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 12
+    capsys.readouterr()
+    study.report(args)
+    out = capsys.readouterr().out
+    assert "| standard | 3 | 1.000 | 1.000 |" in out  # the reference against itself
+    assert "| tinier | 3 |" in out and "| tinier | 0.1 | standard | 3 |" in out
+
+
+def test_unknown_only_is_one_line_exit_2(study, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setattr("sys.argv", ["fidelity_study.py", "--only", "nope"])
+    assert study.main() == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--only 'nope'" in err
