@@ -69,7 +69,7 @@ def test_a_foreign_or_torn_resume_file_is_ignored(tmp_path: Path) -> None:
     assert all(torch.equal(a, b) for a, b in zip(ref_model.state_dict().values(), model.state_dict().values()))
 
 
-def test_a_finished_fp32_run_leaves_no_resume_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_finished_fp32_and_hwa_runs_leave_no_resume_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The pipeline keeps the resume file beside the checkpoint it will write, and removes it."""
     from typer.testing import CliRunner
 
@@ -83,9 +83,59 @@ def test_a_finished_fp32_run_leaves_no_resume_file(tmp_path: Path, monkeypatch: 
         real_save(self, **state)
 
     monkeypatch.setattr(ResumeFile, "save", spy)
-    res = CliRunner().invoke(app, ["train", SPEC.to_json(), "--fidelity", "smoke", "--epochs", "3", "--train-size",
-                                   "128", "--test-size", "64", "--cache-dir", str(tmp_path), "-q"])
+    res = CliRunner().invoke(app, ["train", SPEC.to_json(), "--fidelity", "smoke", "--epochs", "3", "--hwa-epochs",
+                                   "2", "--mode", "hwa", "--train-size", "128", "--test-size", "64",
+                                   "--cache-dir", str(tmp_path), "-q"])
     assert res.exit_code == 0, res.output
     (ckpt,) = tmp_path.rglob("fp32-*.pt")
-    assert saved and all(p == ckpt.with_name(f"{ckpt.stem}.partial.pt") for p in saved) and len(saved) == 2
+    (hwa,) = tmp_path.rglob("hwa-*.pt")
+    partial = [ckpt.with_name(f"{ckpt.stem}.partial.pt")] * 2 + [hwa.with_name(f"{hwa.stem}.partial.pt")]
+    assert saved == partial  # after FP32 epochs 1, 2 and HWA epoch 1
     assert not list(tmp_path.rglob("*.partial.pt"))
+
+
+def test_noise_source_state_round_trips_the_next_draws() -> None:
+    from analognas.analog._noise import NoiseSource
+
+    src = NoiseSource(torch.Generator().manual_seed(5), reuse=2)
+    for n in (1000, 3_000_000, 5_000_000, 4_000_000):  # crosses a bank refill
+        src.standard_normal(n)
+    state = src.state_dict()
+    ahead = [src.standard_normal(n).clone() for n in (7, 4_000_000, 9_000_000, 11)]  # and a bigger bank
+    other = NoiseSource(torch.Generator().manual_seed(99), reuse=2)
+    other.load_state_dict(state)
+    assert all(torch.equal(a, other.standard_normal(len(a))) for a in ahead)
+    with pytest.raises(ValueError, match="reuse"):
+        NoiseSource(torch.Generator(), reuse=4).load_state_dict(state)
+
+
+@pytest.mark.parametrize("recipe", ["hwa-v2", "hwa-v1"])
+def test_a_killed_hwa_run_resumes_to_the_uninterrupted_result(tmp_path: Path, recipe: str) -> None:
+    """HWA noise (weight noise, output-noise bank, sampled range gradients) is restored
+    with the run, so the resumed network is bit for bit the uninterrupted one."""
+    from analognas.analog import calibrate_input_ranges, clip_weights_, get_recipe, noise_sources, to_analog
+
+    def run(resume: ResumeFile | None, kill_at: int | None = None) -> torch.nn.Module:
+        torch.manual_seed(1)
+        model = to_analog(build_model(SPEC, (1, 12, 12), 2), get_recipe(recipe),
+                          generator=torch.Generator().manual_seed(11))
+        calibrate_input_ranges(model, _data().x[:32])
+
+        def on_epoch(m: torch.nn.Module, epoch: int) -> dict[str, float]:
+            if epoch == kill_at:
+                raise Killed
+            return {}
+
+        train_model(model, _data(), epochs=3, lr=0.05, batch_size=16, momentum=0.9, weight_decay=5e-4, seed=4,
+                    after_step=clip_weights_, on_epoch=on_epoch, resume=resume,
+                    stateful={f"noise{i}": s for i, s in enumerate(noise_sources(model))})
+        return model
+
+    ref = run(None)
+    resume = ResumeFile(tmp_path / "hwa.partial.pt", {"run": recipe})
+    with pytest.raises(Killed):
+        run(resume, kill_at=3)
+    assert resume.load()["epoch"] == 2 and "noise0" in resume.load()["stateful"]
+    resumed = run(resume)
+    for (name, a), b in zip(ref.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name

@@ -131,6 +131,15 @@ def clip_weights_(model: nn.Module) -> int:
     return sum(apply_clip(layer) for _, layer in analog_layers(model))
 
 
+def noise_sources(model: nn.Module) -> list[NoiseSource]:
+    """The distinct noise sources of ``model``'s analog layers, in layer order (one for a
+    model from ``to_analog``): their ``state_dict`` is the whole training-noise state."""
+    seen: dict[int, NoiseSource] = {}
+    for _, layer in analog_layers(model):
+        seen.setdefault(id(layer._analog.noise), layer._analog.noise)
+    return list(seen.values())
+
+
 def set_noise_generator(model: nn.Module, generator: torch.Generator, noise_reuse: int = 4) -> None:
     """Use ``generator`` (one shared ``NoiseSource``) for all training-time noise."""
     noise = NoiseSource(generator, noise_reuse)

@@ -44,6 +44,7 @@ class NoiseSource:
         self._bank: torch.Tensor | None = None
         self._served = 0
         self._device_bank: torch.Tensor | None = None
+        self._fill_seeds: list[int] = []
 
     def standard_normal(
         self, n: int, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
@@ -69,12 +70,14 @@ class NoiseSource:
         window = bank[offset : offset + n]
         return window if dtype == torch.float32 else window.to(dtype)
 
-    def _fill(self, bank: torch.Tensor) -> torch.Tensor:
+    def _fill(self, bank: torch.Tensor, seeds: list[int] | None = None) -> torch.Tensor:
         """Refill with fresh samples. ``normal_`` is single-threaded, so the bank is drawn
         as ``FILL_CHUNKS`` parts with generators seeded from ``self.generator``, in
         parallel when torch may use several threads; the chunking (hence the samples)
-        does not depend on the thread count."""
-        seeds = torch.randint(0, 2**62, (FILL_CHUNKS,), generator=self.generator).tolist()
+        does not depend on the thread count. ``seeds`` redraws a saved bank exactly."""
+        if seeds is None:
+            seeds = torch.randint(0, 2**62, (FILL_CHUNKS,), generator=self.generator).tolist()
+        self._fill_seeds = [int(x) for x in seeds]
         parts = bank.chunk(FILL_CHUNKS)
         jobs = [(part, torch.Generator().manual_seed(int(seed))) for part, seed in zip(parts, seeds, strict=True)]
         workers = min(FILL_CHUNKS, torch.get_num_threads())
@@ -85,6 +88,26 @@ class NoiseSource:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(lambda job: job[0].normal_(generator=job[1]), jobs))
         return bank
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the next draws depend on, so that a resumed HWA run draws exactly the
+        noise an uninterrupted one would: the generator, and the bank as the seeds it was
+        drawn from (not its 32 MiB of samples), its size and how much of it was served."""
+        return {
+            "generator": self.generator.get_state(),
+            "reuse": self.reuse,
+            "bank_size": 0 if self._bank is None else self._bank.numel(),
+            "fill_seeds": list(self._fill_seeds),
+            "served": self._served,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if int(state["reuse"]) != self.reuse:
+            raise ValueError(f"noise state was saved with reuse {state['reuse']}, this source reuses {self.reuse}")
+        self.generator.set_state(state["generator"])
+        size = int(state["bank_size"])
+        self._bank = self._fill(torch.empty(size), list(state["fill_seeds"])) if size else None
+        self._served, self._device_bank = int(state["served"]), None
 
     def __getstate__(self) -> dict[str, Any]:
         # the bank is a cache: never pickle or deep-copy 32 MiB of samples

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -80,6 +81,7 @@ def train_model(
     channels_last: bool = False,
     on_epoch: Callable[[nn.Module, int], dict[str, float]] | None = None,
     resume: ResumeFile | None = None,
+    stateful: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """SGD with Nesterov momentum; linear warm-up over `warmup_epochs`, then cosine (per step) to zero.
 
@@ -89,7 +91,9 @@ def train_model(
     `on_epoch(model, epoch)` may return extra figures (e.g. test accuracy) for the history;
     its time is not counted in the training seconds. With ``resume``, the state after each
     epoch is kept there and a restarted run continues after the last finished epoch, with
-    the result of an uninterrupted run (see ``_resume``).
+    the result of an uninterrupted run (see ``_resume``). ``stateful`` names other objects
+    the run's randomness lives in (``state_dict`` / ``load_state_dict``, e.g. the analog
+    layers' noise sources): they are saved and restored with it.
 
     Raises `TrainingDivergedError` naming the epoch and step as soon as the loss is not
     finite, instead of silently producing a NaN network that poisons the records.
@@ -121,6 +125,8 @@ def train_model(
         opt.load_state_dict(saved["opt"])
         sched.load_state_dict(saved["sched"])
         gen.set_state(saved["gen"])
+        for name, obj in (stateful or {}).items():
+            obj.load_state_dict(saved["stateful"][name])
         first, step, history = int(saved["epoch"]) + 1, int(saved["step"]), list(saved["history"])
         loss_value = float(saved["loss"])
         start -= float(saved["seconds"])  # training seconds continue from the earlier sittings
@@ -161,7 +167,8 @@ def train_model(
             t_pause = time.perf_counter()
             resume.save(model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
                         gen=gen.get_state(), epoch=epoch, step=step, history=history, loss=loss_value,
-                        seconds=t_pause - start - paused)
+                        seconds=t_pause - start - paused,
+                        stateful={name: obj.state_dict() for name, obj in (stateful or {}).items()})
             paused += time.perf_counter() - t_pause
     if channels_last:
         model.to(memory_format=torch.contiguous_format)

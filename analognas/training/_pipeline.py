@@ -27,6 +27,7 @@ from analognas.analog import (
     analog_inference,
     calibrate_input_ranges,
     clip_weights_,
+    noise_sources,
     to_analog,
 )
 from analognas.data import Dataset, Split, load_dataset
@@ -226,6 +227,9 @@ def ensure_hwa(
         model.load_state_dict(hit[0])
         return model.eval(), hit[1], True
     calibrate_input_ranges(model, ds.train.x[: fid.batch_size * 4])
+    # the noise sources join the resume state, so a killed run resumes to the same network
+    resume = ResumeFile.beside(store.paths(key)[0], key=key.__dict__, fidelity=fid.to_dict(), spec=spec.to_dict(),
+                               recipe=recipe.to_dict())
     res = train_model(
         model,
         ds.train,
@@ -240,6 +244,8 @@ def ensure_hwa(
         progress=progress,
         label=f"{spec.label} hwa",
         warmup_epochs=min(fid.warmup_epochs, fid.hwa_epochs) / 2,  # 0 for every v1 fidelity
+        resume=resume,
+        stateful={f"noise{i}": src for i, src in enumerate(noise_sources(model))},
     )
     acc = accuracy(model, ds.test, fid.eval_batch_size)
     meta = _meta(
@@ -252,6 +258,7 @@ def ensure_hwa(
         {"test_accuracy_noise_free": acc, "train_seconds": res.seconds, "history": res.history},
     )
     store.save(key, model.state_dict(), meta)
+    resume.clear()
     return model.eval(), meta, False
 
 

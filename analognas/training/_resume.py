@@ -1,17 +1,15 @@
-"""Epoch-level resume of long FP32 runs.
+"""Epoch-level resume of long FP32 and HWA runs.
 
 A ``standard`` FP32 run of T500 takes about two hours of one core here, longer than what
 is left of many sittings, and a killed run used to restart from nothing. ``ResumeFile``
 keeps, after every epoch, everything the rest of the run depends on: weights, optimiser
-and schedule state, the shuffling generator, the epoch, step, history and seconds spent.
-A run restarted with the same file continues after the last finished epoch and ends with
-exactly the weights an uninterrupted run ends with (tested), so the checkpoint key stays
-the whole truth about a network.
-
-Only runs whose randomness is the shuffling generator can resume exactly; HWA fine-tuning
-also draws analog noise from the layers' own generators and noise banks, so it restarts
-from its FP32 checkpoint instead (3 epochs). The file is written atomically, loaded with
-``weights_only=True``, and deleted when the run finishes.
+and schedule state, the shuffling generator, the epoch, step, history and seconds spent,
+and for HWA fine-tuning the analog layers' noise sources (their generator and the seeds
+of their noise bank, see ``NoiseSource.state_dict``). A run restarted with the same file
+continues after the last finished epoch and ends with exactly the weights an
+uninterrupted run ends with (tested), so the checkpoint key stays the whole truth about a
+network. The file is written atomically, loaded with ``weights_only=True``, and deleted
+when the run finishes.
 """
 
 from __future__ import annotations
