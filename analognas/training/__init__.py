@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from analognas._times import DEFAULT_TIMES, label_time, parse_time
 from analognas.training._compare import MAX_SEEDS, Comparison, compare_architectures, comparison_row, paired_difference
+from analognas.training._evaluation import ArchEvaluation, DriftCurve, evaluation_summary
 from analognas.training._fidelity import FIDELITIES, Fidelity, get_fidelity
 from analognas.training._loop import TrainResult, accuracy, train_model
 from analognas.training._pipeline import (
     DATA_SEED,
     MODES,
-    ArchEvaluation,
-    DriftCurve,
     checkpoint_key,
     drift_curve,
     ensure_fp32,
     ensure_hwa,
     evaluate_architecture,
-    evaluation_summary,
     with_avm_times,
 )
 from analognas.training._store import CheckpointKey, CheckpointStore, default_cache_dir, package_versions

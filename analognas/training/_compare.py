@@ -22,7 +22,8 @@ from typing import Any
 from analognas._errors import ConfigError
 from analognas._times import DEFAULT_TIMES, label_time
 from analognas.space import ArchSpec
-from analognas.training._pipeline import ONE_MONTH, ArchEvaluation, evaluate_architecture
+from analognas.training._evaluation import ONE_MONTH, ArchEvaluation
+from analognas.training._pipeline import evaluate_architecture
 
 COMPARE_TIMES = DEFAULT_TIMES
 DIRECT_AT = 86_400.0
