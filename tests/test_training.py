@@ -233,6 +233,15 @@ def test_compare_two_seeds_pairs_against_the_baseline(tmp_path: Path, monkeypatc
     assert between["ci95"] == pytest.approx([between["mean"] - half, between["mean"] + half], abs=1e-3)
     saved = json.loads(out.with_suffix(".json").read_text())
     assert len(saved["evaluations"]) == 4 and saved["baseline"] == "other"
+    # each training seed gets its own chips, and seed 1's row is what `evaluate --seed 1` measures
+    assert [e["drift"]["seed"] for e in saved["evaluations"]] == [0, 1, 0, 1]
+    res = runner.invoke(app, ["evaluate", SMALL.to_json(), "--cache-dir", str(tmp_path / "c"), *TINY,
+                              "--repeats", "2", "--seed", "1", "--drift", "1d", "--json"])
+    assert res.exit_code == 0, res.output
+    (alone,) = (v["mean"] for v in json.loads(res.stdout)["modes"]["hwa"].values())
+    small1 = next(e for e in saved["evaluations"] if e["name"] == "small" and e["seed"] == 1)
+    k1 = small1["curves"]["hwa"]["times"].index(86400.0)
+    assert alone == pytest.approx(small1["curves"]["hwa"]["mean"][k1])
     # the pooled row equals the mean over every (seed, programming) sample
     hwa = [e["curves"]["hwa"] for e in saved["evaluations"] if e["name"] == "small"]
     k = hwa[0]["times"].index(86400.0)

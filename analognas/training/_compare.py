@@ -164,7 +164,14 @@ def compare_architectures(
     drift = kwargs.pop("drift")
     times = tuple(sorted(set(drift.times) | set(COMPARE_TIMES) | {ONE_MONTH}))
     drift = dataclasses.replace(drift, times=times)
-    by_arch = [[evaluate_architecture(spec, drift=drift, seed=s, **kwargs) for s in seeds] for spec in specs]
+    # Training seed s is programmed with drift seed ``drift.seed + (s - seeds[0])``: the same
+    # chips for every architecture (the pairing), fresh chips per training seed, and each
+    # seed's row is exactly what ``evaluate --seed s`` measures (and caches).
+    by_arch = [
+        [evaluate_architecture(spec, drift=dataclasses.replace(drift, seed=drift.seed + s - seeds[0]), seed=s, **kwargs)
+         for s in seeds]
+        for spec in specs
+    ]
     base = baseline % len(specs)
     return Comparison(
         [e for evs in by_arch for e in evs],
