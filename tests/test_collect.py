@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from analognas.analog import PROBE_ETA
 from analognas.cli import app
 from analognas.space import ArchSpec, load_space
 from analognas.surrogate import RecordStore, design_architectures
@@ -54,7 +55,7 @@ def test_collect_records_resumes_and_refuses_a_tiny_fit(tmp_path: Path) -> None:
         assert ArchSpec.from_dict(r["spec"]).arch_id == r["arch_id"]
         assert r["space"] == {"name": "tiny", "fingerprint": space.fingerprint}
         assert r["fidelity_name"] == "smoke+custom" and r["fidelity"]["train_size"] == 256
-        assert r["fidelity_hash"] and r["recipe_name"] == "hwa-v1" and r["recipe_hash"] and r["drift_hash"]
+        assert r["fidelity_hash"] and r["recipe_name"] == "hwa-v2" and r["recipe_hash"] and r["drift_hash"]
         assert r["dataset"]["name"] == "fashion-mnist" and r["dataset"]["test_size"] == 128
         assert r["accuracy"]["times"] == [1.0, 3600.0, 86400.0, 2592000.0]
         assert len(r["accuracy"]["per_repeat"]) == 2 and len(r["accuracy"]["std"]) == 4
@@ -63,6 +64,10 @@ def test_collect_records_resumes_and_refuses_a_tiny_fit(tmp_path: Path) -> None:
         assert r["params"] > 0 and r["macs"] > 0 and r["tiles"] > 0 and r["depth"] >= 4
         assert r["wall_seconds"] > 0 and r["versions"]["torch"] and r["timestamp"].endswith("Z")
         assert r["drift"]["repeats"] == 2 and r["seed"] == 0
+        # the cheap robustness probe of the FP32 network rides along with every record
+        probe = r["probe"]
+        assert probe["eta"] == PROBE_ETA and probe["images"] == 256 and probe["draws"] >= 1
+        assert np.isfinite(probe["loss_increase"]) and probe["seconds"] > 0
 
     again = collect(tmp_path)  # nothing left to do
     assert again.exit_code == 0, again.output

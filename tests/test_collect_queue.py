@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +49,19 @@ def _queue_trials(url: str) -> list[tuple[str | None, str, str | None]]:
     return out
 
 
+def _holds_a_point(url: str, pid: int, done: list[str]) -> bool:
+    """Whether worker ``pid`` holds a RUNNING point it has not recorded yet (the queue
+    stamps each claim with the claimer's host:pid)."""
+    import optuna
+
+    storage = optuna.storages.RDBStorage(url)
+    return any(
+        t.state.name == "RUNNING" and str(t.user_attrs.get("analognas_worker", "")).endswith(f":{pid}")
+        and t.user_attrs.get("analognas_key") not in done
+        for s in storage.get_all_studies() for t in storage.get_all_trials(s._study_id)
+    )
+
+
 def test_three_workers_share_one_queue_and_a_killed_one_loses_only_its_point(pg: PgCluster, tmp_path: Path) -> None:
     url = pg.url
     folders = [tmp_path / f"machine{k}" for k in range(3)]
@@ -57,9 +69,11 @@ def test_three_workers_share_one_queue_and_a_killed_one_loses_only_its_point(pg:
         f.mkdir()
     procs = [start_cli([*ARGS, "--storage", url], cwd=f) for f in folders]
     victim = procs[0]
-    # kill machine 0 while it is measuring: after its first record, as it starts the next
+    # kill machine 0 while it is measuring: after its first record, once it holds the next point
     assert wait_for(lambda: len(_keys(folders[0] / "r.jsonl")) >= 1 or victim.poll() is not None, 240)
-    time.sleep(0.3)
+    assert wait_for(lambda: _holds_a_point(url, victim.pid, _keys(folders[0] / "r.jsonl")) or victim.poll() is not None,
+                    120)
+    assert victim.poll() is None, "the victim finished before it could be killed"
     victim.send_signal(signal.SIGKILL)
     victim.wait(30)
     for p in procs[1:]:

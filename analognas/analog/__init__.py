@@ -67,12 +67,14 @@ from analognas.analog._recipe import (
     WeightNoiseType,
     WeightScaling,
 )
-from analognas.analog._sensitivity import Sensitivity, weight_noise_sensitivity
+from analognas.analog._sensitivity import PROBE_ETA, PROBE_IMAGES, Sensitivity, record_probe, weight_noise_sensitivity
 from analognas.analog._tile_forward import tile_abs_max
 from analognas.analog._tiles import split_sizes
 
 __all__ = [
     "DEFAULT_TIMES",
+    "PROBE_ETA",
+    "PROBE_IMAGES",
     "RECIPES",
     "AnalogConv2d",
     "AnalogLinear",
@@ -104,6 +106,7 @@ __all__ = [
     "input_ranges_calibrated",
     "make_noise_model",
     "noise_sources",
+    "record_probe",
     "resolve_recipe",
     "set_noise_generator",
     "split_sizes",

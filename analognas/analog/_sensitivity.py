@@ -14,6 +14,7 @@ restored bit for bit afterwards.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 
 import torch
@@ -22,6 +23,12 @@ from torch.nn import functional as F
 
 from analognas.analog._convert import _convertible, _kept_digital
 from analognas.analog._recipe import HWARecipe
+
+PROBE_ETA = 0.03
+"""Noise of the recorded probe: of the two levels in the fidelity study (0.03, 0.1), the
+one whose loss increase ranked 1-month HWA accuracy best at ``quick``."""
+PROBE_IMAGES = 2000
+"""Training images the recorded probe is measured on (the first ones of the split)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,16 @@ class Sensitivity:
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
+
+
+def record_probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: HWARecipe, seed: int) -> dict[str, float]:
+    """The probe every protocol-v2 measurement records: ``weight_noise_sensitivity`` at
+    ``PROBE_ETA`` on the first ``PROBE_IMAGES`` of ``(x, y)``, with the seconds it took."""
+    t0 = time.perf_counter()
+    device = next(model.parameters()).device
+    sens = weight_noise_sensitivity(model, x[:PROBE_IMAGES].to(device), y[:PROBE_IMAGES].to(device), recipe,
+                                    eta=PROBE_ETA, seed=seed)
+    return {**sens.to_dict(), "seconds": time.perf_counter() - t0}
 
 
 @torch.no_grad()

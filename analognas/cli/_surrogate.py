@@ -52,11 +52,11 @@ def _queue_settings(storage: str | None, grace: float):  # type: ignore[no-untyp
 
 
 @app.command("collect")
-@protocol_options(fidelity="low", recipe="hwa-v1")
+@protocol_options(fidelity="quick", recipe="hwa-v2")
 def collect(
     space: Annotated[str, typer.Option(help="Search-space file or name, e.g. search_spaces/resnet_like.toml.")],
     n: Annotated[int, typer.Option("--n", help="Architectures to measure (the design's first n).")] = 200,
-    repeats: RepeatsOpt = 5,
+    repeats: RepeatsOpt = 8,
     compensation: CompOpt = None,
     records: Annotated[Path | None, typer.Option(
         help="Record store (default surrogates/records/SPACE-DATASET-FIDELITY.jsonl).")] = None,

@@ -123,8 +123,11 @@ class PipelineEvaluator:
         store: CheckpointStore | None = None,
         dataset: Any = None,
         progress: Any = None,
+        probe: bool = True,
     ) -> None:
         self.space = space
+        self.probe = probe
+        """Record the weight-noise probe of the FP32 network (seconds) with every record."""
         self.store = store
         self.dataset = dataset
         """A loaded ``Dataset`` to reuse across evaluations (None: load per protocol)."""
@@ -149,6 +152,7 @@ class PipelineEvaluator:
             store=self.store,
             progress=self.progress,
             device=protocol.device,
+            probe=self.probe,
         )
         data = make_record(
             ev.to_dict(),

@@ -30,6 +30,7 @@ from analognas.space import SearchSpace, load_space
 from analognas.surrogate._errors import SurrogateError
 from analognas.surrogate._features import FEATURE_SETS, FeatureSchema, feature_indices
 from analognas.surrogate._models import DEFAULT_PARAMS, MODEL_KINDS, make_model
+from analognas.surrogate._probe_agreement import probe_agreement
 from analognas.surrogate._records import (
     ONE_DAY,
     TARGETS,
@@ -208,6 +209,7 @@ def fit_surrogate(
         "folds": folds,
         "seed": seed,
         "repeatability": repeatability(rs.records, drift_time),
+        "probe_agreement": probe_agreement(rs.records, drift_time),
         "created": utc_now(),
         "versions": _versions(),
     }

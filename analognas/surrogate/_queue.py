@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +36,7 @@ KEY_ATTR = "analognas_key"
 RECORD_ATTR = "analognas_record"
 STATUS_ATTR = "analognas_status"  # "measured" | "failed" | "spare"
 BEAT_ATTR = "analognas_heartbeat"
+WORKER_ATTR = "analognas_worker"  # "host:pid" of the worker that holds (or held) the point
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class DesignQueue:
             self.study.tell(trial, state=TrialState.FAIL)
             return None
         self.study._storage.set_trial_system_attr(trial._trial_id, BEAT_ATTR, time.time())
+        trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         return trial, key
 
     def measure(self, trial: Any, key: str, work: Callable[[], tuple[str, dict[str, Any]]]) -> None:

@@ -100,6 +100,7 @@ def make_record(
         "cached": evaluation["cached"],
         "versions": versions,
         "timestamp": utc_now(),
+        **({"probe": evaluation["probe"]} if evaluation.get("probe") is not None else {}),
     }
 
 

@@ -64,6 +64,16 @@ def markdown_report(sur: Surrogate) -> str:
             f"measured ranking from itself. The target is the mean of {k} programmings, which is less noisy, so "
             "a perfect predictor scores somewhat above that figure against it, and well below 1.",
         ]
+    probe = m.get("probe_agreement") or {}
+    if probe.get("n", 0) >= 3:
+        lines += [
+            "",
+            f"Weight-noise probe (loss increase of the FP32 network under per-column noise, eta "
+            f"{', '.join(f'{e:g}' for e in probe['eta'])}; no model fitted), Kendall τ over {probe['n']} "
+            f"architectures: against HWA accuracy at {t} {_fmt(probe['accuracy'])}, at 1 month "
+            f"{_fmt(probe['accuracy_1mo'])}, against AVM {_fmt(probe['avm'])} (signed so that a useful probe "
+            "scores positive).",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -216,6 +216,7 @@ class Surrogate:
                 t: {"model": mod.kind, "feature_set": mod.feature_set, **mod.cv} for t, mod in self.models.items()
             },
             "repeatability": m.get("repeatability", {}),
+            "probe_agreement": m.get("probe_agreement"),
         }
 
 

@@ -69,6 +69,8 @@ class ArchEvaluation:
     eval_seconds: float = 0.0
     cached: dict[str, bool] = field(default_factory=dict)
     device: str = "cpu"
+    probe: dict[str, float] | None = None
+    """Weight-noise sensitivity of the FP32 network, where it was asked for."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +94,7 @@ class ArchEvaluation:
             "eval_seconds": self.eval_seconds,
             "cached": self.cached,
             "device": self.device,
+            **({"probe": self.probe} if self.probe is not None else {}),
         }
 
 

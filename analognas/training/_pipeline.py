@@ -26,6 +26,7 @@ from analognas.analog import (
     calibrate_input_ranges,
     clip_weights_,
     noise_sources,
+    record_probe,
     to_analog,
 )
 from analognas.data import Dataset, Split, load_dataset
@@ -242,8 +243,12 @@ def evaluate_architecture(
     store: CheckpointStore | None = None,
     progress: Progress | None = None,
     device: torch.device | str = "cpu",
+    probe: bool = False,
 ) -> ArchEvaluation:
     """Everything `analognas evaluate` reports for one architecture (trains what is missing).
+
+    `probe` also records the weight-noise sensitivity of the FP32 network (seconds; see
+    `analognas.analog.record_probe`), the cheap robustness feature collections keep.
 
     `device` runs training, the analog fast path and inference there; PCM programming and
     drift physics stay on the CPU (small tensors, aihwkit's CPU RNG), so a programmed chip
@@ -277,6 +282,8 @@ def evaluate_architecture(
     )
     result.train_seconds["fp32"] = float(fp32_meta["metrics"]["train_seconds"])
     result.cached["fp32"] = fp32_cached
+    if probe:
+        result.probe = record_probe(fp32, ds.train.x, ds.train.y, recipe, seed)
     t0 = time.perf_counter()
     if "hwa" in modes:
         hwa, hwa_meta, hwa_cached = ensure_hwa(spec, ds, fidelity, recipe, seed, store, fp32, progress)

@@ -1,0 +1,67 @@
+"""Does the seconds-cheap weight-noise probe rank architectures like the measurement does?
+
+Every protocol-v2 record carries ``probe``: the loss increase of its FP32 network under
+per-column weight noise (``analognas.analog.record_probe``). If that ranked architectures
+like HWA accuracy after drift, a search could screen candidates with a short training and
+the probe before it asks for an expensive measurement. No published work reports this
+correlation for PCM drift, so it is measured here, on whatever records a fit uses, and
+reported beside the surrogate's own figures. Signs are chosen so that a useful probe
+scores positive: a smaller loss increase should mean higher accuracy and a smaller AVM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from analognas.surrogate._records import ONE_MONTH, record_targets
+
+
+def _loss_increase(rec: dict[str, Any]) -> float | None:
+    value = (rec.get("probe") or {}).get("loss_increase")
+    return float(value) if isinstance(value, (int, float)) and np.isfinite(value) else None
+
+
+def probe_agreement(records: Sequence[dict[str, Any]], drift_time: float) -> dict[str, Any]:
+    """Kendall tau of the probe against HWA accuracy at ``drift_time`` and at 1 month and
+    against AVM, over architectures (seeds averaged); ``None`` with fewer than 3."""
+    from scipy.stats import kendalltau
+
+    groups: dict[str, list[tuple[float, dict[str, float], dict[str, float] | str]]] = {}
+    etas = set()
+    for r in records:
+        li = _loss_increase(r)
+        at_t, at_month = record_targets(r, drift_time), record_targets(r, ONE_MONTH)
+        if li is None or not isinstance(at_t, dict):
+            continue
+        etas.add(r["probe"].get("eta"))
+        groups.setdefault(r["arch_id"], []).append((li, at_t, at_month))
+    probe, acc, month, avm = [], [], [], []
+    for rows in groups.values():
+        probe.append(np.mean([li for li, _, _ in rows]))
+        acc.append(np.mean([v["accuracy"] for _, v, _ in rows]))
+        avm.append(np.mean([v["avm"] for _, v, _ in rows]))
+        months = [m["accuracy"] for _, _, m in rows if isinstance(m, dict)]
+        month.append(np.mean(months) if len(months) == len(rows) else np.nan)
+
+    def tau(a: list[float], b: list[float]) -> float | None:
+        a_, b_ = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        ok = np.isfinite(a_) & np.isfinite(b_)
+        if ok.sum() < 3:
+            return None
+        value = kendalltau(a_[ok], b_[ok]).statistic
+        return float(value) if np.isfinite(value) else None
+
+    neg = [-p for p in probe]
+    return {
+        "n": len(probe),
+        "eta": sorted(e for e in etas if e is not None),
+        "accuracy": tau(neg, acc),
+        "accuracy_1mo": tau(neg, month),
+        "avm": tau(probe, avm),
+    }
+
+
+__all__ = ["probe_agreement"]

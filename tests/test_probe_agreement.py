@@ -1,0 +1,62 @@
+"""The probe's own rank agreement with the measurement, as fits and reports record it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analognas.analog import PROBE_ETA, PROBE_IMAGES, get_recipe, record_probe, weight_noise_sensitivity
+from analognas.surrogate import fit_surrogate, markdown_report
+from analognas.surrogate._probe_agreement import probe_agreement
+
+from .test_analog_sensitivity import _trained_net
+from .test_surrogate_fit import FAST, make_records, write_records
+
+
+def _with_probe(records: list[dict], loss_increase: list[float | None]) -> list[dict]:
+    for r, li in zip(records, loss_increase, strict=True):
+        if li is not None:
+            r["probe"] = {"eta": PROBE_ETA, "loss_increase": li}
+    return records
+
+
+def test_a_perfect_probe_scores_one_and_a_reversed_one_minus_one() -> None:
+    recs = make_records("tiny", 8, seed=3)
+    acc = [r["accuracy"]["mean"][2] for r in recs]
+    avm = [r["avm"] for r in recs]
+    # loss increase falls as 1-day accuracy rises: a perfect probe for accuracy
+    good = probe_agreement(_with_probe(recs, [-a for a in acc]), 86400.0)
+    assert good["n"] == 8 and good["eta"] == [PROBE_ETA] and good["accuracy"] == pytest.approx(1.0)
+    bad = probe_agreement(_with_probe(make_records("tiny", 8, seed=3), list(acc)), 86400.0)
+    assert bad["accuracy"] == pytest.approx(-1.0)
+    # ranking AVM: a larger loss increase should go with a larger AVM
+    by_avm = probe_agreement(_with_probe(make_records("tiny", 8, seed=3), list(avm)), 86400.0)
+    assert by_avm["avm"] == pytest.approx(1.0)
+
+
+def test_records_without_a_probe_are_left_out_and_few_give_none() -> None:
+    recs = _with_probe(make_records("tiny", 6, seed=4), [0.1, None, 0.3, None, None, None])
+    got = probe_agreement(recs, 86400.0)
+    assert got["n"] == 2 and got["accuracy"] is None and got["avm"] is None
+    assert probe_agreement(make_records("tiny", 5), 86400.0)["n"] == 0  # v1 records: no probe at all
+
+
+def test_fit_meta_and_markdown_carry_the_probe_figures(tmp_path) -> None:
+    recs = make_records("tiny", 30, seed=5)
+    acc = [r["accuracy"]["mean"][2] for r in recs]
+    rng = np.random.default_rng(0)
+    _with_probe(recs, [-a + rng.normal(0, 1.0) for a in acc])
+    sur = fit_surrogate([write_records(tmp_path / "r.jsonl", recs)], folds=3, **FAST).surrogate
+    meta = sur.meta["probe_agreement"]
+    assert meta["n"] == 30 and 0.5 < meta["accuracy"] < 1.0
+    text = markdown_report(sur)
+    assert "Weight-noise probe" in text and f"{meta['accuracy']:.3f}" in text
+
+
+def test_record_probe_is_the_recorded_setting() -> None:
+    net, x, y = _trained_net()
+    got = record_probe(net, x, y, get_recipe("hwa-v2"), seed=3)
+    same = weight_noise_sensitivity(net, x[:PROBE_IMAGES], y[:PROBE_IMAGES], get_recipe("hwa-v2"), eta=PROBE_ETA,
+                                    seed=3)
+    assert got["eta"] == PROBE_ETA and got["images"] == min(PROBE_IMAGES, len(x)) and got["seconds"] >= 0
+    assert got["loss_increase"] == same.loss_increase and got["accuracy_drop"] == same.accuracy_drop
