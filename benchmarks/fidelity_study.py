@@ -36,10 +36,11 @@ import sys
 import time
 from pathlib import Path
 
+from analognas.analog import PROBE_ETA, PROBE_IMAGES
+
 ROOT = Path(__file__).resolve().parents[1]
 ONE_DAY, ONE_MONTH = 86400.0, 2592000.0
-PROBE_ETAS = (0.03, 0.1)
-PROBE_IMAGES = 2000
+PROBE_ETAS = (PROBE_ETA, 0.1)  # the first is the one collect records
 
 
 def candidates():  # -> dict[str, Fidelity]
