@@ -14,6 +14,11 @@ training seeds, tau between two programmings (programming 0 against 1 of the sam
 networks), and CPU-seconds per record, so the collection fidelity can be chosen by rank
 agreement per CPU-second.
 
+Every training seed is programmed with chip seed 0 (``DriftEvalConfig``'s default), so
+the chips are paired across seeds as well as across architectures; ``compare`` and
+``evaluate`` instead give training seed s chip seed s. The rows already committed were
+measured this way, so the study keeps it.
+
 Every row also carries a cheap robustness feature measured on its FP32 checkpoint in
 seconds (``analognas.analog.weight_noise_sensitivity``: loss increase under per-column
 Gaussian weight noise, on 2,000 training images, at ``PROBE_ETAS``), and the report gives

@@ -60,7 +60,7 @@ def search_top(sampler: str, args: argparse.Namespace) -> dict[str, Any]:
 def group_difference(a: list[list[Any]], b: list[list[Any]]) -> dict[str, dict[str, Any]]:
     """Mean HWA accuracy of group ``a`` minus that of group ``b`` (each a list of per-seed
     evaluation lists), paired by (training seed, programming), at each of ``TIMES``."""
-    from analognas.training._compare import mean_interval, paired_difference
+    from analognas.training import mean_interval, paired_difference
 
     def sample(group: list[list[Any]], t: float) -> list[list[float]]:  # [seed][programming]
         per_seed = []
@@ -82,6 +82,7 @@ def group_difference(a: list[list[Any]], b: list[list[Any]]) -> dict[str, dict[s
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from analognas._errors import ConfigError
     from analognas.analog import DriftEvalConfig, get_recipe
     from analognas.models import get_spec
     from analognas.space import ArchSpec
@@ -96,19 +97,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     for v in searches.values():
         for w in v["winners"]:
             specs.setdefault(w["arch_id"], w["spec"])
+    # a winner found by both searches, or one that is a reference (T500 is in resnet_like), is measured once
+    if not args.references:
+        raise ConfigError("--references needs at least one network (the last is the baseline)")
     refs = [get_spec(n) for n in args.references]
-    order = [*specs.values(), *refs]  # a winner found by both searches is measured once
+    order = [*specs.values(), *(r for r in refs if r.arch_id not in specs)]
+    baseline = [s.arch_id for s in order].index(refs[-1].arch_id)
     cmp = compare_architectures(
-        order, seeds=tuple(range(args.seed, args.seed + args.seeds)), baseline=len(order) - 1,
+        order, seeds=tuple(range(args.seed, args.seed + args.seeds)), baseline=baseline,
         dataset="fashion-mnist", fidelity=fidelity, recipe=get_recipe(args.recipe),
-        drift=DriftEvalConfig(times=TIMES, repeats=args.repeats), modes=("hwa",),
+        drift=DriftEvalConfig(times=TIMES, repeats=args.repeats, seed=args.seed), modes=("hwa",),
         store=CheckpointStore(args.cache_dir), device=args.device,
     )
     n_seeds = args.seeds
-    by_arch = {e.spec.arch_id: [] for e in cmp.evaluations}
+    by_arch: dict[str, list[Any]] = {}
     for e in cmp.evaluations:
-        by_arch[e.spec.arch_id].append(e)
-    assert all(len(v) == n_seeds for v in by_arch.values())
+        by_arch.setdefault(e.spec.arch_id, []).append(e)
     return {
         "space": args.space, "surrogate": args.surrogate, "budget": args.budget, "max_params": args.max_params,
         "k": args.k, "search_seed": args.seed, "drift_time": args.drift_time,
@@ -161,7 +165,8 @@ def markdown(out: dict[str, Any]) -> str:
         lines.append(f"| {d['arch']} | " + " | ".join(f"{_ci(hwa[lab])} / {_ci(hwa[lab]['between_seeds'])}"
                                                       for lab in LABELS) + " |")
     g = out["search_minus_random"]
-    lines += ["", f"Search top {out['k']} minus random-search top {out['k']} (group means; pairs / over training "
+    n_tpe, n_random = (len(out["searches"][s]["winners"]) for s in ("tpe", "random"))
+    lines += ["", f"Search top {n_tpe} minus random-search top {n_random} (group means; pairs / over training "
               "seeds): " + "; ".join(f"{lab} {_ci(g[lab])} / {_ci(g[lab]['between_seeds'])}" for lab in LABELS)]
     return "\n".join(lines) + "\n"
 

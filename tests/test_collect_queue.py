@@ -13,6 +13,7 @@ import signal
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,12 +50,9 @@ def _queue_trials(url: str) -> list[tuple[str | None, str, str | None]]:
     return out
 
 
-def _holds_a_point(url: str, pid: int, done: list[str]) -> bool:
+def _holds_a_point(storage: Any, pid: int, done: list[str]) -> bool:
     """Whether worker ``pid`` holds a RUNNING point it has not recorded yet (the queue
     stamps each claim with the claimer's host:pid)."""
-    import optuna
-
-    storage = optuna.storages.RDBStorage(url)
     return any(
         t.state.name == "RUNNING" and str(t.user_attrs.get("analognas_worker", "")).endswith(f":{pid}")
         and t.user_attrs.get("analognas_key") not in done
@@ -71,8 +69,11 @@ def test_three_workers_share_one_queue_and_a_killed_one_loses_only_its_point(pg:
     victim = procs[0]
     # kill machine 0 while it is measuring: after its first record, once it holds the next point
     assert wait_for(lambda: len(_keys(folders[0] / "r.jsonl")) >= 1 or victim.poll() is not None, 240)
-    assert wait_for(lambda: _holds_a_point(url, victim.pid, _keys(folders[0] / "r.jsonl")) or victim.poll() is not None,
-                    120)
+    import optuna
+
+    storage = optuna.storages.RDBStorage(url)  # one engine for the whole wait, not one per look
+    assert wait_for(lambda: _holds_a_point(storage, victim.pid, _keys(folders[0] / "r.jsonl"))
+                    or victim.poll() is not None, 120, interval=0.5)
     assert victim.poll() is None, "the victim finished before it could be killed"
     victim.send_signal(signal.SIGKILL)
     victim.wait(30)

@@ -26,7 +26,7 @@ def test_a_perfect_probe_scores_one_and_a_reversed_one_minus_one() -> None:
     avm = [r["avm"] for r in recs]
     # loss increase falls as 1-day accuracy rises: a perfect probe for accuracy
     good = probe_agreement(_with_probe(recs, [-a for a in acc]), 86400.0)
-    assert good["n"] == 8 and good["eta"] == [PROBE_ETA] and good["accuracy"] == pytest.approx(1.0)
+    assert good["n"] == 8 and good["eta"] == PROBE_ETA and good["accuracy"] == pytest.approx(1.0)
     bad = probe_agreement(_with_probe(make_records("tiny", 8, seed=3), list(acc)), 86400.0)
     assert bad["accuracy"] == pytest.approx(-1.0)
     # ranking AVM: a larger loss increase should go with a larger AVM
@@ -41,6 +41,21 @@ def test_records_without_a_probe_are_left_out_and_few_give_none() -> None:
     assert probe_agreement(make_records("tiny", 5), 86400.0)["n"] == 0  # v1 records: no probe at all
 
 
+def test_malformed_probes_are_skipped_and_other_etas_do_not_pool() -> None:
+    recs = make_records("tiny", 9, seed=6)
+    bad = [0.1, [0.1], "x", {"eta": [0.03], "loss_increase": 0.1}, {"eta": "0.03", "loss_increase": 0.1},
+           {"eta": PROBE_ETA, "loss_increase": True}, {"eta": PROBE_ETA, "loss_increase": float("nan")}]
+    for r, p in zip(recs, bad):
+        r["probe"] = p
+    acc = [r["accuracy"]["mean"][2] for r in recs]
+    recs[7]["probe"] = {"eta": 0.1, "loss_increase": -acc[7]}  # another noise level: not pooled
+    recs[8]["probe"] = {"eta": 0.1, "loss_increase": -acc[8]}
+    got = probe_agreement(recs, 86400.0)
+    assert got["n"] == 2 and got["eta"] == 0.1  # only the two well-formed probes count
+    recs.extend(_with_probe(make_records("tiny", 3, seed=7, sample_seed=7), [1.0, 2.0, 3.0]))
+    assert probe_agreement(recs, 86400.0)["eta"] == PROBE_ETA  # the most common eta wins
+
+
 def test_fit_meta_and_markdown_carry_the_probe_figures(tmp_path) -> None:
     recs = make_records("tiny", 30, seed=5)
     acc = [r["accuracy"]["mean"][2] for r in recs]
@@ -53,10 +68,13 @@ def test_fit_meta_and_markdown_carry_the_probe_figures(tmp_path) -> None:
     assert "Weight-noise probe" in text and f"{meta['accuracy']:.3f}" in text
 
 
-def test_record_probe_is_the_recorded_setting() -> None:
+def test_record_probe_is_the_recorded_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from analognas.analog import _sensitivity
+
+    assert PROBE_IMAGES == 2000
+    monkeypatch.setattr(_sensitivity, "PROBE_IMAGES", 150)  # the first images only, of the 400 given
     net, x, y = _trained_net()
     got = record_probe(net, x, y, get_recipe("hwa-v2"), seed=3)
-    same = weight_noise_sensitivity(net, x[:PROBE_IMAGES], y[:PROBE_IMAGES], get_recipe("hwa-v2"), eta=PROBE_ETA,
-                                    seed=3)
-    assert got["eta"] == PROBE_ETA and got["images"] == min(PROBE_IMAGES, len(x)) and got["seconds"] >= 0
+    same = weight_noise_sensitivity(net, x[:150], y[:150], get_recipe("hwa-v2"), eta=PROBE_ETA, seed=3)
+    assert got["eta"] == PROBE_ETA and got["images"] == 150 and got["seconds"] >= 0
     assert got["loss_increase"] == same.loss_increase and got["accuracy_drop"] == same.accuracy_drop

@@ -69,7 +69,10 @@ def test_two_searches_measured_against_the_baseline_and_each_other(script, tmp_p
     assert g["between_seeds"]["ci95"] == pytest.approx([g["mean"] - half, g["mean"] + half], abs=1e-3)
     assert "Search top 2 minus random-search top 2" in text and "| resnet32 | reference |" in text
     # a rerun measures nothing new: every network and programming comes from the cache
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*") if p.is_file()}
+    assert any(p.parent.name == "drift" for p in stamps)
     assert script.main(_args(tmp_path, sur)) == 0
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*") if p.is_file()} == stamps
     again = json.loads((tmp_path / "v.json").read_text())
     assert all(e["cached"] == {"fp32": True, "hwa": True} for e in again["evaluations"])
     assert math.isclose(again["search_minus_random"]["1 day"]["mean"], g["mean"])

@@ -14,6 +14,7 @@ restored bit for bit afterwards.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -55,7 +56,9 @@ def record_probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: HWA
     device = next(model.parameters()).device
     sens = weight_noise_sensitivity(model, x[:PROBE_IMAGES].to(device), y[:PROBE_IMAGES].to(device), recipe,
                                     eta=PROBE_ETA, seed=seed)
-    return {**sens.to_dict(), "seconds": time.perf_counter() - t0}
+    # a diverged network gives inf/NaN: stored as null, so the record (strict JSON) survives
+    values = {k: (v if math.isfinite(v) else None) for k, v in sens.to_dict().items()}
+    return {**values, "seconds": time.perf_counter() - t0}
 
 
 @torch.no_grad()

@@ -19,24 +19,37 @@ import numpy as np
 from analognas.surrogate._records import ONE_MONTH, record_targets
 
 
-def _loss_increase(rec: dict[str, Any]) -> float | None:
-    value = (rec.get("probe") or {}).get("loss_increase")
-    return float(value) if isinstance(value, (int, float)) and np.isfinite(value) else None
+def _real(value: Any) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    return float(value) if ok else None
+
+
+def _probe(rec: dict[str, Any]) -> tuple[float, float] | None:
+    """(eta, loss increase) of a record's probe, or None if it has no well-formed one."""
+    probe = rec.get("probe")
+    if not isinstance(probe, dict):
+        return None
+    eta, li = _real(probe.get("eta")), _real(probe.get("loss_increase"))
+    return None if eta is None or li is None else (eta, li)
 
 
 def probe_agreement(records: Sequence[dict[str, Any]], drift_time: float) -> dict[str, Any]:
     """Kendall tau of the probe against HWA accuracy at ``drift_time`` and at 1 month and
-    against AVM, over architectures (seeds averaged); ``None`` with fewer than 3."""
+    against AVM, over architectures (seeds averaged); ``None`` with fewer than 3.
+
+    Loss increases at different noise levels are not on one scale, so only the probes at
+    the most common eta count; records without a well-formed probe are left out."""
+    from collections import Counter
+
     from scipy.stats import kendalltau
 
+    probes = [(r, p) for r in records if (p := _probe(r)) is not None]
+    eta = Counter(e for _, (e, _) in probes).most_common(1)[0][0] if probes else None
     groups: dict[str, list[tuple[float, dict[str, float], dict[str, float] | str]]] = {}
-    etas = set()
-    for r in records:
-        li = _loss_increase(r)
+    for r, (e, li) in probes:
         at_t, at_month = record_targets(r, drift_time), record_targets(r, ONE_MONTH)
-        if li is None or not isinstance(at_t, dict):
+        if e != eta or not isinstance(at_t, dict):
             continue
-        etas.add(r["probe"].get("eta"))
         groups.setdefault(r["arch_id"], []).append((li, at_t, at_month))
     probe, acc, month, avm = [], [], [], []
     for rows in groups.values():
@@ -57,7 +70,7 @@ def probe_agreement(records: Sequence[dict[str, Any]], drift_time: float) -> dic
     neg = [-p for p in probe]
     return {
         "n": len(probe),
-        "eta": sorted(e for e in etas if e is not None),
+        "eta": eta,
         "accuracy": tau(neg, acc),
         "accuracy_1mo": tau(neg, month),
         "avm": tau(probe, avm),

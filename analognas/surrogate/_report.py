@@ -69,7 +69,7 @@ def markdown_report(sur: Surrogate) -> str:
         lines += [
             "",
             f"Weight-noise probe (loss increase of the FP32 network under per-column noise, eta "
-            f"{', '.join(f'{e:g}' for e in probe['eta'])}; no model fitted), Kendall τ over {probe['n']} "
+            f"{probe['eta']:g}; no model fitted), Kendall τ over {probe['n']} "
             f"architectures: against HWA accuracy at {t} {_fmt(probe['accuracy'])}, at 1 month "
             f"{_fmt(probe['accuracy_1mo'])}, against AVM {_fmt(probe['avm'])} (signed so that a useful probe "
             "scores positive).",

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from analognas._times import DEFAULT_TIMES, label_time, parse_time
-from analognas.training._compare import MAX_SEEDS, Comparison, compare_architectures, comparison_row, paired_difference
+from analognas.training._compare import (
+    MAX_SEEDS,
+    Comparison,
+    compare_architectures,
+    comparison_row,
+    mean_interval,
+    paired_difference,
+)
 from analognas.training._evaluation import ArchEvaluation, DriftCurve, evaluation_summary
 from analognas.training._fidelity import FIDELITIES, Fidelity, get_fidelity
 from analognas.training._loop import TrainResult, accuracy, train_model
@@ -46,6 +53,7 @@ __all__ = [
     "evaluation_summary",
     "get_fidelity",
     "label_time",
+    "mean_interval",
     "package_versions",
     "paired_difference",
     "parse_time",

@@ -153,7 +153,8 @@ def compare_architectures(
 ) -> Comparison:
     """Evaluate each spec at each training seed with identical data, fidelity, recipe and
     drift settings; rows pool the seeds, ``differences`` pair each spec with ``baseline``
-    (an index into ``specs``; default the last)."""
+    (an index into ``specs``; default the last). ``drift.seed`` is the chip seed of
+    ``seeds[0]`` (the CLI passes ``--seed`` for both), later seeds count up from it."""
     if not specs:
         raise ConfigError("compare needs at least one architecture")
     if not seeds or len(seeds) > MAX_SEEDS or len(set(seeds)) != len(seeds):
