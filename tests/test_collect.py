@@ -86,6 +86,20 @@ def test_collect_records_resumes_and_refuses_a_tiny_fit(tmp_path: Path) -> None:
     assert not (tmp_path / "s.json").exists()
 
 
+def test_a_second_training_seed_measures_the_same_design(tmp_path: Path) -> None:
+    from analognas.surrogate._repeatability import seed_agreement
+
+    first, second = collect(tmp_path, n=3), collect(tmp_path, "--seed", "1", n=3)
+    assert first.exit_code == 0 and second.exit_code == 0, second.output
+    recs = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    by_seed = {s: [r["arch_id"] for r in recs if r["seed"] == s] for s in (0, 1)}
+    assert by_seed[0] == by_seed[1] and len(by_seed[0]) == 3  # same architectures, second seed
+    assert len({r["key"] for r in recs}) == 6 and {r["drift"]["seed"] for r in recs if r["seed"] == 1} == {1}
+    assert seed_agreement(recs, 86400.0)["accuracy"]["n"] == 3
+    other = collect(tmp_path, "--design-seed", "5", n=3, records="other.jsonl")
+    assert other.exit_code == 0 and json.loads(other.stdout)["design"]["seed"] == 5
+
+
 def test_diverging_training_is_recorded_as_failed(tmp_path: Path) -> None:
     res = collect(tmp_path, "--lr", "1e12", n=2)
     assert res.exit_code == 0, res.output

@@ -78,3 +78,19 @@ def test_record_probe_is_the_recorded_setting(monkeypatch: pytest.MonkeyPatch) -
     same = weight_noise_sensitivity(net, x[:150], y[:150], get_recipe("hwa-v2"), eta=PROBE_ETA, seed=3)
     assert got["eta"] == PROBE_ETA and got["images"] == 150 and got["seconds"] >= 0
     assert got["loss_increase"] == same.loss_increase and got["accuracy_drop"] == same.accuracy_drop
+
+
+def test_seed_agreement_pairs_two_seeds_of_the_same_architectures() -> None:
+    from analognas.surrogate._repeatability import seed_agreement
+
+    first = make_records("tiny", 6, seed=8)
+    second = make_records("tiny", 6, seed=8)
+    for r in second:  # the second seed: every accuracy shifted and stretched, the ranking kept
+        r["seed"] = 1
+        r["accuracy"]["mean"] = [2 * m - 5 for m in r["accuracy"]["mean"]]
+        r["avm"] = -r["avm"]  # and the AVM ranking reversed
+    got = seed_agreement(first + second, 86400.0)
+    assert got["accuracy"] == {"kendall_tau": pytest.approx(1.0), "n": 6}
+    assert got["avm"]["kendall_tau"] == pytest.approx(-1.0)
+    assert seed_agreement(first + second[:2], 86400.0)["accuracy"] == {"kendall_tau": None, "n": 2}
+    assert seed_agreement(first, 86400.0)["accuracy"]["n"] == 0

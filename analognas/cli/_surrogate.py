@@ -57,6 +57,9 @@ def collect(
     space: Annotated[str, typer.Option(help="Search-space file or name, e.g. search_spaces/resnet_like.toml.")],
     n: Annotated[int, typer.Option("--n", help="Architectures to measure (the design's first n).")] = 200,
     repeats: RepeatsOpt = 8,
+    design_seed: Annotated[int, typer.Option(
+        help="Seed of the design (which architectures); --seed trains and programs them, so --seed 1 --n 30 "
+             "measures a second training seed of the first 30.")] = 0,
     compensation: CompOpt = None,
     records: Annotated[Path | None, typer.Option(
         help="Record store (default surrogates/records/SPACE-DATASET-FIDELITY.jsonl).")] = None,
@@ -80,7 +83,8 @@ def collect(
     fid = opts.common()["fidelity"]  # also checks the recipe before any work
     with ProgressBar(quiet or json_out, "records") as bar:
         result = run_collect(sp, n=n, fidelity=fid, dataset=opts.dataset, recipe=opts.recipe, repeats=repeats,
-                             compensation=compensation, seed=opts.seed, records=records, workers=workers,
+                             compensation=compensation, seed=opts.seed, design_seed=design_seed, records=records,
+                             workers=workers,
                              data_dir=opts.data_dir, cache_dir=opts.cache_dir, retry_failed=retry_failed,
                              progress=bar.collect_event, device=dev, storage=storage,
                              queue=_queue_settings(storage, grace_seconds))

@@ -55,6 +55,7 @@ def plan_collection(
     repeats: int = 8,
     compensation: str | None = None,
     seed: int = 0,
+    design_seed: int = 0,
     records: str | Path | None = None,
     data_dir: str | None = None,
     cache_dir: str | Path | None = None,
@@ -62,7 +63,10 @@ def plan_collection(
     bins: int = DEFAULT_BINS,
     device: str = "cpu",
 ) -> tuple[CollectPlan, Design]:
-    """The design and the measuring settings (hashes fixed here, checked by every worker)."""
+    """The design and the measuring settings (hashes fixed here, checked by every worker).
+
+    ``design_seed`` picks the architectures and ``seed`` trains and programs them, so
+    ``--seed 1`` measures a second training seed of the same design points."""
     from analognas.analog import DriftEvalConfig, get_recipe
     from analognas.training import with_avm_times
 
@@ -71,7 +75,7 @@ def plan_collection(
     if compensation is not None:
         kwargs["compensation"] = compensation
     drift = with_avm_times(DriftEvalConfig(**kwargs))
-    design = design_architectures(space, n, seed, bins=bins)
+    design = design_architectures(space, n, design_seed, bins=bins)
     path = Path(records) if records is not None else default_records_path(space.name, dataset, fidelity.name)
     items = [(record_key(s.arch_id, fidelity.hash(), rec.hash(), drift.hash(), seed), s.to_dict(include_name=False))
              for s in design.specs]
@@ -94,6 +98,7 @@ def collect(
     repeats: int = 8,
     compensation: str | None = None,
     seed: int = 0,
+    design_seed: int = 0,
     records: str | Path | None = None,
     workers: int = 1,
     data_dir: str | None = None,
@@ -115,7 +120,8 @@ def collect(
     if storage is not None and workers != 1:
         raise SurrogateError("--storage runs one worker per process: start more processes (or machines) instead")
     plan, design = plan_collection(space, n=n, fidelity=fidelity, dataset=dataset, recipe=recipe, repeats=repeats,
-                                   compensation=compensation, seed=seed, records=records, data_dir=data_dir,
+                                   compensation=compensation, seed=seed, design_seed=design_seed, records=records,
+                                   data_dir=data_dir,
                                    cache_dir=cache_dir, retry_failed=retry_failed, bins=bins, device=device)
     store, fstore = RecordStore(plan.records), RecordStore(failed_path(plan.records))
     _check_one_protocol(store, plan)

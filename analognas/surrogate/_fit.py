@@ -39,7 +39,7 @@ from analognas.surrogate._records import (
     per_architecture,
     utc_now,
 )
-from analognas.surrogate._repeatability import repeatability
+from analognas.surrogate._repeatability import repeatability, seed_agreement
 from analognas.surrogate._surrogate import Surrogate, TargetModel
 
 #: progress(done, total, description)
@@ -210,6 +210,7 @@ def fit_surrogate(
         "seed": seed,
         "repeatability": repeatability(rs.records, drift_time),
         "probe_agreement": probe_agreement(rs.records, drift_time),
+        "seed_agreement": seed_agreement(rs.records, drift_time),
         "created": utc_now(),
         "versions": _versions(),
     }

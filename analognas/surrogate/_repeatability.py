@@ -78,3 +78,29 @@ def repeatability(records: Sequence[dict[str, Any]], drift_time: float) -> dict[
                 taus.append(float(tau))
         out[target] = {"kendall_tau": float(np.mean(taus)) if taus else None, "repeats": k, "n": len(M)}
     return out
+
+
+def seed_agreement(records: Sequence[dict[str, Any]], drift_time: float) -> dict[str, dict[str, Any]]:
+    """Per target: Kendall tau between two training seeds of the same architectures.
+
+    Training-seed noise is what `repeatability` cannot see, and for a surrogate it is the
+    larger part: a second seed of some design points (``collect --seed 1 --n K``) measures
+    it. Uses, per architecture, its two lowest seeds; ``None`` below 3 such architectures.
+    """
+    from scipy.stats import kendalltau
+
+    from analognas.surrogate._records import record_targets
+
+    by_arch: dict[str, dict[int, dict[str, float]]] = {}
+    for r in records:
+        values = record_targets(r, drift_time)
+        if isinstance(values, dict) and isinstance(r.get("seed"), int):
+            by_arch.setdefault(str(r.get("arch_id")), {}).setdefault(r["seed"], values)
+    pairs = [(v[a], v[b]) for v in by_arch.values() if len(v) >= 2 for a, b in [sorted(v)[:2]]]
+    out: dict[str, dict[str, Any]] = {}
+    for target in ("accuracy", "avm"):
+        x = np.array([p[0][target] for p in pairs], dtype=np.float64)
+        y = np.array([p[1][target] for p in pairs], dtype=np.float64)
+        tau = float(kendalltau(x, y).statistic) if len(pairs) >= 3 else math.nan
+        out[target] = {"kendall_tau": tau if math.isfinite(tau) else None, "n": len(pairs)}
+    return out

@@ -64,6 +64,15 @@ def markdown_report(sur: Surrogate) -> str:
             f"measured ranking from itself. The target is the mean of {k} programmings, which is less noisy, so "
             "a perfect predictor scores somewhat above that figure against it, and well below 1.",
         ]
+    seeds = m.get("seed_agreement") or {}
+    if (seeds.get("accuracy") or {}).get("kendall_tau") is not None:
+        lines += [
+            "",
+            f"Two training seeds of the same {seeds['accuracy']['n']} architectures agree at Kendall τ "
+            f"{_fmt(seeds['accuracy']['kendall_tau'])} on HWA accuracy at {t} and "
+            f"{_fmt((seeds.get('avm') or {}).get('kendall_tau'))} on AVM: the part of the measurement noise that "
+            "more programmings cannot remove, and the ceiling a surrogate of one-seed records is judged against.",
+        ]
     probe = m.get("probe_agreement") or {}
     if probe.get("n", 0) >= 3:
         lines += [

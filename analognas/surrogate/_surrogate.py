@@ -217,6 +217,7 @@ class Surrogate:
             },
             "repeatability": m.get("repeatability", {}),
             "probe_agreement": m.get("probe_agreement"),
+            "seed_agreement": m.get("seed_agreement"),
         }
 
 
