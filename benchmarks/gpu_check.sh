@@ -7,13 +7,24 @@
 #   bash benchmarks/gpu_check.sh [OUT_DIR]      (default benchmarks/results/gpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
-    echo "no GPU: torch $(.venv/bin/python -c 'import torch; print(torch.__version__)') sees no CUDA device; nothing to check"
+# the project's venv where it exists, else $PYTHON or python3 (a GPU machine's own torch;
+# the project's other dependencies must be importable by it, e.g. installed from wheels)
+py=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
+if ! "$py" -c "import torch" 2>/dev/null; then
+    echo "error: $py cannot import torch; set PYTHON to an interpreter that can" >&2
+    exit 2
+fi
+if ! "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+    echo "no GPU: torch $("$py" -c 'import torch; print(torch.__version__)') sees no CUDA device; nothing to check"
     exit 0
+fi
+if ! err=$("$py" -c "import analognas.analog, analognas.training" 2>&1); then
+    echo "error: $py cannot import analognas here: $(echo "$err" | tail -n 1)" >&2
+    exit 2
 fi
 out=${1:-benchmarks/results/gpu}
 mkdir -p "$out"
-.venv/bin/python - "$out" <<'PY'
+"$py" - "$out" <<'PY'
 import json, statistics, sys, time
 import torch
 from analognas.analog import DriftEvalConfig, analog_inference, calibrate_input_ranges, clip_weights_, get_recipe, to_analog
@@ -66,4 +77,4 @@ for name, dev in (("cuda", torch.device("cuda")), ("cpu", torch.device("cpu"))):
 print(json.dumps(report, indent=1))
 open(f"{out}/gpu-check.json", "w").write(json.dumps(report, indent=1) + "\n")
 PY
-.venv/bin/python benchmarks/equivalence_resnet.py --device cuda --repeats 10 --test-size 1000 --out "$out/equivalence-resnet32-cuda.json"
+"$py" benchmarks/equivalence_resnet.py --device cuda --repeats 10 --test-size 1000 --out "$out/equivalence-resnet32-cuda.json"
