@@ -165,12 +165,13 @@ def report(args: argparse.Namespace) -> None:
 
 
 def probe_report(by: dict, ref: dict) -> None:
-    """Tau of the negated weight-noise loss increase (seed-averaged) against seed-averaged
-    HWA accuracy at 1 day and 1 month and against -AVM, at the reference fidelity and at
-    the probe's own fidelity."""
-    print("\n| probe fidelity | eta | target fidelity | archs | tau 1 day | tau 1 month | tau -AVM |"
-          " probe seconds |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    """Tau of cheap features (seed-averaged) against seed-averaged HWA accuracy at 1 day and
+    1 month and against -AVM, at the reference fidelity and at the feature's own fidelity.
+    The probe is the negated weight-noise loss increase; FP32 accuracy and the parameter
+    count are the baselines it has to beat to be worth its minute."""
+    print("\n| feature | measured at | target fidelity | archs | tau 1 day | tau 1 month | tau -AVM |"
+          " seconds |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
 
     def avg(recs, f):
         return sum(f(r) for r in recs) / len(recs)
@@ -181,18 +182,20 @@ def probe_report(by: dict, ref: dict) -> None:
         if not probed:
             continue
         secs = avg([r for v in probed.values() for r in v], lambda r: r["probe"]["seconds"])
-        for eta in PROBE_ETAS:
-            key = f"{eta:g}"
+        features = [(f"probe eta {eta:g}", lambda r, k=f"{eta:g}": -r["probe"][k]["loss_increase"], f"{secs:.1f}")
+                    for eta in PROBE_ETAS]
+        features += [("FP32 accuracy", lambda r: r["fp32"], "0"), ("parameters", lambda r: r["params"], "0")]
+        for label, feature, cost in features:
             for target_name, target in (("standard", ref), (name, archs)):
                 common = [a for a in probed if a in target]
-                feat = [-avg(probed[a], lambda r, k=key: r["probe"][k]["loss_increase"]) for a in common]
+                feat = [avg(probed[a], feature) for a in common]
                 cols = []
                 for t in (ONE_DAY, ONE_MONTH):
                     cols.append(_tau(feat, [avg(list(target[a].values()), lambda r, t=t: r["mean"][r["times"].index(t)])
                                             for a in common]))
                 cols.append(_tau(feat, [-avg(list(target[a].values()), lambda r: r["avm"]) for a in common]))
-                print(f"| {name} | {key} | {target_name} | {len(common)} | "
-                      + " | ".join(f"{c:.3f}" for c in cols) + f" | {secs:.1f} |")
+                print(f"| {label} | {name} | {target_name} | {len(common)} | "
+                      + " | ".join(f"{c:.3f}" for c in cols) + f" | {cost} |")
 
 
 def main() -> int:

@@ -45,7 +45,8 @@ def test_measure_resumes_and_reports(study, tmp_path: Path, monkeypatch: pytest.
     study.report(args)
     out = capsys.readouterr().out
     assert "| standard | 3 | 1.000 | 1.000 |" in out  # the reference against itself
-    assert "| tinier | 3 |" in out and "| tinier | 0.1 | standard | 3 |" in out
+    assert "| tinier | 3 |" in out and "| probe eta 0.1 | tinier | standard | 3 |" in out
+    assert "| FP32 accuracy | tinier | tinier | 3 |" in out and "| parameters | standard | standard | 3 |" in out
 
 
 def test_unknown_only_is_one_line_exit_2(study, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

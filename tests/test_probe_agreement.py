@@ -27,6 +27,8 @@ def test_a_perfect_probe_scores_one_and_a_reversed_one_minus_one() -> None:
     # loss increase falls as 1-day accuracy rises: a perfect probe for accuracy
     good = probe_agreement(_with_probe(recs, [-a for a in acc]), 86400.0)
     assert good["n"] == 8 and good["eta"] == PROBE_ETA and good["accuracy"] == pytest.approx(1.0)
+    # make_records sets FP32 = 1-day accuracy + 2: the baseline ranks 1-day accuracy perfectly too
+    assert good["fp32_baseline"]["accuracy"] == pytest.approx(1.0)
     bad = probe_agreement(_with_probe(make_records("tiny", 8, seed=3), list(acc)), 86400.0)
     assert bad["accuracy"] == pytest.approx(-1.0)
     # ranking AVM: a larger loss increase should go with a larger AVM

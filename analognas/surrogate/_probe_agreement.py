@@ -46,13 +46,16 @@ def probe_agreement(records: Sequence[dict[str, Any]], drift_time: float) -> dic
     probes = [(r, p) for r in records if (p := _probe(r)) is not None]
     eta = Counter(e for _, (e, _) in probes).most_common(1)[0][0] if probes else None
     groups: dict[str, list[tuple[float, dict[str, float], dict[str, float] | str]]] = {}
+    fp32: dict[str, list[float]] = {}
     for r, (e, li) in probes:
         at_t, at_month = record_targets(r, drift_time), record_targets(r, ONE_MONTH)
         if e != eta or not isinstance(at_t, dict):
             continue
         groups.setdefault(r["arch_id"], []).append((li, at_t, at_month))
-    probe, acc, month, avm = [], [], [], []
-    for rows in groups.values():
+        fp32.setdefault(r["arch_id"], []).append(_real(r.get("fp32_accuracy")) or np.nan)
+    probe, acc, month, avm, base = [], [], [], [], []
+    for arch, rows in groups.items():
+        base.append(np.mean(fp32[arch]))
         probe.append(np.mean([li for li, _, _ in rows]))
         acc.append(np.mean([v["accuracy"] for _, v, _ in rows]))
         avm.append(np.mean([v["avm"] for _, v, _ in rows]))
@@ -74,6 +77,9 @@ def probe_agreement(records: Sequence[dict[str, Any]], drift_time: float) -> dic
         "accuracy": tau(neg, acc),
         "accuracy_1mo": tau(neg, month),
         "avm": tau(probe, avm),
+        # the baseline the probe must beat to earn its minute: FP32 accuracy, free with the checkpoint
+        "fp32_baseline": {"accuracy": tau(base, acc), "accuracy_1mo": tau(base, month),
+                          "avm": tau([-b for b in base], avm)},
     }
 
 

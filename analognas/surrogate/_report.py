@@ -81,7 +81,9 @@ def markdown_report(sur: Surrogate) -> str:
             f"{probe['eta']:g}; no model fitted), Kendall τ over {probe['n']} "
             f"architectures: against HWA accuracy at {t} {_fmt(probe['accuracy'])}, at 1 month "
             f"{_fmt(probe['accuracy_1mo'])}, against AVM {_fmt(probe['avm'])} (signed so that a useful probe "
-            "scores positive).",
+            "scores positive); FP32 accuracy alone, the baseline it must beat: "
+            + ", ".join(_fmt((probe.get("fp32_baseline") or {}).get(k)) for k in ("accuracy", "accuracy_1mo", "avm"))
+            + ".",
         ]
     return "\n".join(lines) + "\n"
 
