@@ -109,3 +109,32 @@ def test_bad_storage_is_one_line(tmp_path: Path) -> None:
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
     res = CliRunner().invoke(app, [*ARGS, "--storage", str(tmp_path / "no" / "such" / "q.journal")])
     assert res.exit_code == 2 and "does not exist" in res.output, res.output
+
+
+def test_a_worker_with_another_design_is_refused_and_loses_nothing(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue knows its design: a worker started with other flags gets one line, exit 2."""
+    from typer.testing import CliRunner
+
+    from analognas.cli import app
+
+    monkeypatch.chdir(tmp_path)  # ARGS name the record store and cache relative to the worker's folder
+    journal = str(tmp_path / "q.journal")
+    base = [a if a != str(N) else "2" for a in ARGS]  # two points: seconds
+
+    def run(*extra: str):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(app, [*base, "--storage", journal, *extra])
+
+    first = run()
+    assert first.exit_code == 0, first.output
+    before = (tmp_path / "r.jsonl").read_bytes()
+    for extra, field in ((["--seed", "1"], "seed"), (["--epochs", "2"], "fidelity"), (["--n", "3"], "n"),
+                         (["--repeats", "2"], "drift")):
+        res = run(*extra)
+        assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+        assert "holds another design" in res.output and f"{field}:" in res.output and "--queue" in res.output
+    assert (tmp_path / "r.jsonl").read_bytes() == before
+    # its own queue name on the same storage: measured, into its own record file
+    other = run("--seed", "1", "--queue", "second-seed", "--records", "r1.jsonl")
+    assert other.exit_code == 0, other.output
+    assert len(_keys(tmp_path / "r1.jsonl")) == 2 and (tmp_path / "r.jsonl").read_bytes() == before

@@ -43,12 +43,12 @@ def _seconds(text: str) -> float:
     return parse_time(text)
 
 
-def _queue_settings(storage: str | None, grace: float):  # type: ignore[no-untyped-def]
+def _queue_settings(storage: str | None, grace: float, name: str):  # type: ignore[no-untyped-def]
     from analognas.surrogate import QueueSettings
 
     if storage is None:
         return None
-    return QueueSettings(heartbeat=min(10.0, grace / 4), grace=grace)
+    return QueueSettings(heartbeat=min(10.0, grace / 4), grace=grace, name=name)
 
 
 @app.command("collect")
@@ -67,6 +67,9 @@ def collect(
     storage: Annotated[str | None, typer.Option(
         help="Shared queue on an Optuna storage (postgresql://..., sqlite:///..., or a journal file): run this"
              " command on every machine; each design point is measured by exactly one worker.")] = None,
+    queue: Annotated[str, typer.Option(
+        help="With --storage: the queue's name; one collection per name (workers of one collection share it).")
+    ] = "analognas-collect",
     grace_seconds: Annotated[float, typer.Option(
         help="With --storage: seconds without a heartbeat after which a silent worker's point is taken back.")] = 120.0,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Measure again what failed before.")] = False,
@@ -87,7 +90,7 @@ def collect(
                              workers=workers,
                              data_dir=opts.data_dir, cache_dir=opts.cache_dir, retry_failed=retry_failed,
                              progress=bar.collect_event, device=dev, storage=storage,
-                             queue=_queue_settings(storage, grace_seconds))
+                             queue=_queue_settings(storage, grace_seconds, queue))
     if result.failed:
         _warn([f"{result.failed} architecture(s) failed (kept in {result.failed_records}): "
                + "; ".join(result.failures[:3])])

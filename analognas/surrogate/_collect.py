@@ -19,6 +19,7 @@ much of its time returning and re-mapping memory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -188,7 +189,13 @@ def _run_queue(plan: CollectPlan, url: str, settings: QueueSettings, state: dict
     keys = [k for k, _ in plan.items]
     specs = dict(plan.items)
     m = _Measurer(plan)
-    q = DesignQueue(open_queue_storage(url), keys, settings)
+    def digest(d: dict[str, Any]) -> str:
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+
+    identity = {"space": f"{plan.space.get('name')} ({plan.space_fingerprint})", "dataset": plan.dataset,
+                "fidelity": f"{plan.fidelity.get('name')} ({digest(plan.fidelity)})",
+                "recipe": f"{plan.recipe} ({plan.recipe_hash})", "drift": digest(plan.drift), "seed": plan.seed}
+    q = DesignQueue(open_queue_storage(url), keys, settings, identity)
 
     def sync() -> None:
         have = m.store.keys() | m.failed_store.keys()

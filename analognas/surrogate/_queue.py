@@ -1,8 +1,11 @@
 """A collection design as a work queue on an Optuna storage, shared by many machines.
 
 `analognas collect --storage URL` (an Optuna RDB URL such as ``postgresql://...``, or a
-journal file path) puts the design's points into one Optuna study named after the plan:
-one WAITING trial per point, carrying the point's record key. A worker claims a point with
+journal file path) puts the design's points into one Optuna study (``--queue NAME``,
+default ``analognas-collect``), whose ``analognas_plan`` attribute says which design it
+holds (space, dataset, fidelity, recipe, drift settings, seed, the keys): a worker started
+with other flags is refused with one line instead of quietly working alone. One WAITING
+trial per point, carrying the point's record key. A worker claims a point with
 ``study.ask()`` (Optuna pops each WAITING trial for exactly one caller), measures it while
 a heartbeat thread stamps the trial every ``heartbeat`` seconds, and finishes it with the
 record as a user attribute. Every worker also appends the record to its own record store
@@ -36,6 +39,8 @@ KEY_ATTR = "analognas_key"
 RECORD_ATTR = "analognas_record"
 STATUS_ATTR = "analognas_status"  # "measured" | "failed" | "spare"
 BEAT_ATTR = "analognas_heartbeat"
+PLAN_ATTR = "analognas_plan"  # study attribute: the identity of the design the queue holds
+DEFAULT_QUEUE = "analognas-collect"
 WORKER_ATTR = "analognas_worker"  # "host:pid" of the worker that holds (or held) the point
 
 
@@ -47,17 +52,21 @@ class QueueSettings:
     """Seconds without a heartbeat after which a claimed point is taken back."""
     poll: float = 2.0
     """Seconds between looks at the queue while other workers hold the last points."""
+    name: str = DEFAULT_QUEUE
+    """Study name of the queue: one collection per name on a storage."""
 
     def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise SurrogateError("--queue needs a name")
         if not (0 < self.heartbeat < self.grace):
             raise SurrogateError(
                 f"queue heartbeat ({self.heartbeat} s) must be > 0 and below the grace ({self.grace} s)"
             )
 
 
-def queue_name(keys: list[str]) -> str:
-    """Study name of a design: the same plan (same keys) is the same queue everywhere."""
-    return "analognas-collect-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+def keys_digest(keys: list[str]) -> str:
+    """A short digest of a design's record keys (which points, in which order)."""
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
 
 
 def open_queue_storage(url: str) -> Any:
@@ -76,16 +85,36 @@ def open_queue_storage(url: str) -> Any:
 class DesignQueue:
     """One worker's view of the shared queue of a plan."""
 
-    def __init__(self, opened: Any, keys: list[str], settings: QueueSettings | None = None) -> None:
+    def __init__(self, opened: Any, keys: list[str], settings: QueueSettings | None = None,
+                 identity: dict[str, Any] | None = None) -> None:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.opened = opened
         self.keys = list(keys)
         self.settings = settings or QueueSettings()
-        self.name = queue_name(self.keys)
+        self.name = self.settings.name
+        # through JSON, as the storage keeps it, so tuples and lists compare equal
+        self.identity = json.loads(json.dumps({**(identity or {}), "n": len(self.keys),
+                                               "keys": keys_digest(self.keys)}, sort_keys=True))
         self.study = optuna.create_study(study_name=self.name, storage=opened.storage, load_if_exists=True)
         self._gate = opened.gate(self.name)
+        self._check_plan()
+
+    def _check_plan(self) -> None:
+        """Claim an empty queue for this design, or refuse if it holds another one."""
+        with self._gate:
+            held = self.study.user_attrs.get(PLAN_ATTR)
+            if held is None:
+                self.study.set_user_attr(PLAN_ATTR, self.identity)
+                return
+        if held != self.identity:
+            diff = [f"{k}: queue {held.get(k)!r}, this worker {v!r}" for k, v in self.identity.items()
+                    if held.get(k) != v]
+            raise SurrogateError(
+                f"queue {self.name!r} holds another design ({'; '.join(diff[:3])}): start every worker with the "
+                "same flags, or give this collection its own --queue NAME"
+            )
 
     # ---------------------------------------------------------------- queue state
     def _by_key(self) -> dict[str, list[Any]]:
