@@ -117,6 +117,9 @@ def measure(args: argparse.Namespace) -> None:
                     "times": list(curve.times), "per_repeat": [list(r) for r in curve.per_repeat],
                     "mean": list(curve.mean), "avm": curve.avm, "wall_seconds": time.perf_counter() - t0,
                     "cpu_seconds": time.process_time() - c0, "cached": ev.cached, "device": str(device),
+                    # wall seconds of each training and of the drift evaluation (rows since
+                    # 2026-12-03; earlier rows have only the totals)
+                    "train_seconds": ev.train_seconds, "eval_seconds": ev.eval_seconds,
                     "probe": probe,
                 }
                 with out.open("a") as fh:
@@ -144,6 +147,7 @@ def report(args: argparse.Namespace) -> None:
         return r["per_repeat"][k][r["times"].index(ONE_DAY)]
 
     ref = by.get("standard", {})
+    splits: list[str] = []
     print("| fidelity | archs | tau 1 day vs standard | tau AVM vs standard | tau seed 0 vs 1 |"
           " tau programming 0 vs 1 | CPU-s per record |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -161,6 +165,14 @@ def report(args: argparse.Namespace) -> None:
                       [prog(r, 1) for r in recs if len(r["per_repeat"]) > 1])
         cpu = sum(r["cpu_seconds"] for r in recs) / len(recs)
         print(f"| {name} | {len(archs)} | {t_ref:.3f} | {t_avm:.3f} | {t_seed:.3f} | {t_prog:.3f} | {cpu:.0f} |")
+        split = [r for r in recs if "eval_seconds" in r and not any((r.get("cached") or {}).values())]
+        train = sum(sum(r["train_seconds"].values()) for r in split)
+        drift = sum(r["eval_seconds"] for r in split)
+        if train + drift > 0:
+            splits.append(f"{name}: training {100 * train / (train + drift):.0f} %, drift evaluation "
+                          f"{100 * drift / (train + drift):.0f} % of the wall time ({len(split)} uncached rows)")
+    for line in splits:
+        print(f"\n{line}")
     probe_report(by, ref)
 
 

@@ -96,6 +96,12 @@ def test_a_second_training_seed_measures_the_same_design(tmp_path: Path) -> None
     assert by_seed[0] == by_seed[1] and len(by_seed[0]) == 3  # same architectures, second seed
     assert len({r["key"] for r in recs}) == 6 and {r["drift"]["seed"] for r in recs if r["seed"] == 1} == {1}
     assert seed_agreement(recs, 86400.0)["accuracy"]["n"] == 3
+    # a fit reads both seeds as one cohort although their chips (drift seeds) differ
+    from analognas.surrogate import load_records
+
+    rs = load_records([tmp_path / "r.jsonl"], drift_time=86400.0)
+    assert len(rs.records) == 6 and not rs.dropped
+    assert seed_agreement(rs.records, 86400.0)["accuracy"]["seeds"] == [0, 1]
     other = collect(tmp_path, "--design-seed", "5", n=3, records="other.jsonl")
     assert other.exit_code == 0 and json.loads(other.stdout)["design"]["seed"] == 5
 

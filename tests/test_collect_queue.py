@@ -129,7 +129,7 @@ def test_a_worker_with_another_design_is_refused_and_loses_nothing(tmp_path: Pat
     assert first.exit_code == 0, first.output
     before = (tmp_path / "r.jsonl").read_bytes()
     for extra, field in ((["--seed", "1"], "seed"), (["--epochs", "2"], "fidelity"), (["--n", "3"], "n"),
-                         (["--repeats", "2"], "drift")):
+                         (["--repeats", "2"], "drift"), (["--design-seed", "5"], "design_seed")):
         res = run(*extra)
         assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
         assert "holds another design" in res.output and f"{field}:" in res.output and "--queue" in res.output
@@ -138,3 +138,74 @@ def test_a_worker_with_another_design_is_refused_and_loses_nothing(tmp_path: Pat
     other = run("--seed", "1", "--queue", "second-seed", "--records", "r1.jsonl")
     assert other.exit_code == 0, other.output
     assert len(_keys(tmp_path / "r1.jsonl")) == 2 and (tmp_path / "r.jsonl").read_bytes() == before
+
+
+def _study(journal: Path, name: str) -> Any:
+    import optuna
+
+    from analognas._storage import _open_journal
+
+    return optuna.load_study(study_name=name, storage=_open_journal(journal).storage)
+
+
+def test_a_queue_is_claimed_only_when_its_trials_are_this_designs(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A study with other trials is never taken over; an earlier version's queue (named after
+    the keys, without a design record) is resumed; an older description of the same keys is
+    renewed, not refused."""
+    import optuna
+    from typer.testing import CliRunner
+
+    from analognas._storage import _open_journal
+    from analognas.cli import app
+    from analognas.surrogate._queue import DEFAULT_QUEUE, PLAN_ATTR
+
+    monkeypatch.chdir(tmp_path)
+    base = [a if a != str(N) else "2" for a in ARGS]
+
+    def run(journal: Path, *extra: str):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(app, [*base, "--storage", str(journal), *extra])
+
+    # somebody's own study under the default name: refused, its trials untouched
+    foreign = tmp_path / "foreign.journal"
+    study = optuna.create_study(study_name=DEFAULT_QUEUE, storage=_open_journal(foreign).storage)
+    study.enqueue_trial({"x": 1.0})
+    res = run(foreign)
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    assert "not points of this design" in res.output and "--queue" in res.output
+    after = _study(foreign, DEFAULT_QUEUE)
+    assert len(after.trials) == 1 and PLAN_ATTR not in after.user_attrs and not (tmp_path / "r.jsonl").exists()
+
+    first = run(tmp_path / "q.journal")
+    assert first.exit_code == 0, first.output
+    before = (tmp_path / "r.jsonl").read_bytes()
+    plan = _study(tmp_path / "q.journal", DEFAULT_QUEUE).user_attrs[PLAN_ATTR]
+
+    # an earlier version's queue: named after the keys, no design record; resumed even where
+    # another collection has since taken the default name
+    legacy_journal, legacy = tmp_path / "legacy.journal", f"{DEFAULT_QUEUE}-{plan['keys']}"
+    assert run(legacy_journal, "--queue", legacy).exit_code == 0
+    _study(legacy_journal, legacy).set_user_attr(PLAN_ATTR, None)
+    optuna.create_study(study_name=DEFAULT_QUEUE, storage=_open_journal(legacy_journal).storage)
+    again = run(legacy_journal, "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["written"] == 0
+    assert _study(legacy_journal, legacy).user_attrs[PLAN_ATTR] == plan
+    assert _study(legacy_journal, DEFAULT_QUEUE).trials == []  # nothing queued beside it
+
+    # a worker killed between ask() and marking its spare trial leaves a bare keyless trial:
+    # not foreign, the queue is still claimed
+    bare = tmp_path / "bare.journal"
+    optuna.create_study(study_name=DEFAULT_QUEUE, storage=_open_journal(bare).storage).ask()
+    assert run(bare).exit_code == 0
+    assert _study(bare, DEFAULT_QUEUE).user_attrs[PLAN_ATTR] == plan
+
+    # the same keys described the way an earlier version did: accepted, the description kept
+    # (so workers of that version, started beside this one, are not refused)
+    old = {k: v for k, v in plan.items() if k not in ("design_seed", "bins")}
+    described = {**old, "fidelity": "smoke (0123456789)"}
+    _study(tmp_path / "q.journal", DEFAULT_QUEUE).set_user_attr(PLAN_ATTR, described)
+    renewed = run(tmp_path / "q.journal")
+    assert renewed.exit_code == 0, renewed.output
+    assert _study(tmp_path / "q.journal", DEFAULT_QUEUE).user_attrs[PLAN_ATTR] == described
+    assert (tmp_path / "r.jsonl").read_bytes() == before

@@ -38,6 +38,7 @@ def test_measure_resumes_and_reports(study, tmp_path: Path, monkeypatch: pytest.
     assert len(r["per_repeat"]) == 2 and r["times"] == [1.0, 3600.0, 86400.0, 2592000.0]
     assert set(r["probe"]) == {"0.03", "0.1", "seconds"} and r["probe"]["0.03"]["images"] == 100
     assert r["probe"]["0.1"]["loss_increase"] > r["probe"]["0.03"]["loss_increase"]
+    assert sum(r["train_seconds"].values()) > 0 and r["eval_seconds"] > 0
     # resumed: nothing is measured twice
     study.measure(args)
     assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 12
@@ -45,6 +46,7 @@ def test_measure_resumes_and_reports(study, tmp_path: Path, monkeypatch: pytest.
     study.report(args)
     out = capsys.readouterr().out
     assert "| standard | 3 | 1.000 | 1.000 |" in out  # the reference against itself
+    assert "standard: training " in out and "% of the wall time (6 uncached rows)" in out
     assert "| tinier | 3 |" in out and "| probe eta 0.1 | tinier | standard | 3 |" in out
     assert "| FP32 accuracy | tinier | tinier | 3 |" in out and "| parameters | standard | standard | 3 |" in out
 

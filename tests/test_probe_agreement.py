@@ -92,7 +92,39 @@ def test_seed_agreement_pairs_two_seeds_of_the_same_architectures() -> None:
         r["accuracy"]["mean"] = [2 * m - 5 for m in r["accuracy"]["mean"]]
         r["avm"] = -r["avm"]  # and the AVM ranking reversed
     got = seed_agreement(first + second, 86400.0)
-    assert got["accuracy"] == {"kendall_tau": pytest.approx(1.0), "n": 6}
+    assert got["accuracy"] == {"kendall_tau": pytest.approx(1.0), "n": 6, "seeds": [0, 1]}
     assert got["avm"]["kendall_tau"] == pytest.approx(-1.0)
-    assert seed_agreement(first + second[:2], 86400.0)["accuracy"] == {"kendall_tau": None, "n": 2}
-    assert seed_agreement(first, 86400.0)["accuracy"]["n"] == 0
+    assert seed_agreement(first + second[:2], 86400.0)["accuracy"] == {"kendall_tau": None, "n": 2,
+                                                                       "seeds": [0, 1]}
+    assert seed_agreement(first, 86400.0)["accuracy"] == {"kendall_tau": None, "n": 0, "seeds": None}
+
+
+def test_seed_agreement_uses_one_pair_of_seeds_and_no_bool_seeds() -> None:
+    """Pairs (0, 1) and (0, 2) are not alike: only the pair most architectures have counts."""
+    from analognas.surrogate._repeatability import seed_agreement
+
+    first = make_records("tiny", 6, seed=8)
+    second = make_records("tiny", 6, seed=8)
+    for r in second:
+        r["seed"] = 1
+    third = make_records("tiny", 6, seed=8)[:4]
+    for r in third:  # seed 2 of four architectures, ranking reversed: must not be pooled in
+        r["seed"] = 2
+        r["accuracy"]["mean"] = [-m for m in r["accuracy"]["mean"]]
+    # architectures 0 and 1 lack seed 0: their lowest two seeds are (1, 2), which must not be pooled
+    got = seed_agreement(first[2:] + second + third, 86400.0)["accuracy"]
+    assert got == {"kendall_tau": pytest.approx(1.0), "n": 4, "seeds": [0, 1]}
+    # most architectures have seeds 1 and 2, three have (0, 1) with seed 0 reversed: the
+    # pair is (1, 2), not the lowest one
+    zero = make_records("tiny", 6, seed=8)[:3]
+    for r in zero:
+        r["accuracy"]["mean"] = [-m for m in r["accuracy"]["mean"]]
+    two = make_records("tiny", 6, seed=8)
+    for r in two:
+        r["seed"] = 2
+    got = seed_agreement(zero + second + two, 86400.0)["accuracy"]
+    assert got == {"kendall_tau": pytest.approx(1.0), "n": 6, "seeds": [1, 2]}
+    flagged = make_records("tiny", 6, seed=8)
+    for r in flagged:
+        r["seed"] = True  # a bool is not a training seed (True == 1 in Python)
+    assert seed_agreement(first + flagged, 86400.0)["accuracy"]["n"] == 0

@@ -68,6 +68,8 @@ def test_verify_trains_the_best_appends_a_record_and_refit_learns_it(
             "128",
             "--verify-test-size",
             "64",
+            "--seed",
+            "3",
             "--json",
         ],
     )
@@ -82,6 +84,8 @@ def test_verify_trains_the_best_appends_a_record_and_refit_learns_it(
     assert records.read_text().count("\n") == lines_before + 1
     last = json.loads(records.read_text().splitlines()[-1])
     assert last["key"] == item["record_key"] and last["arch_id"] == item["arch_id"]
+    # collect's rule, whatever chips the surrogate's records were programmed on: seed s on chips s
+    assert last["seed"] == 3 and last["drift"]["seed"] == 3
     assert len(load_records([records]).records) == 31  # it is a valid record of the same cohort
     verified = json.loads((tmp_path / "runs/v/verified.json").read_text())
     assert [v["record_key"] for v in verified["items"]] == [item["record_key"]]

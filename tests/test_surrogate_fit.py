@@ -218,6 +218,45 @@ def test_mixed_spaces_and_fidelities_are_filtered_with_a_reason(tmp_path: Path) 
     assert fit_surrogate([main, tie], folds=3, space=load_space("tiny"), **FAST).surrogate.space_name == "tiny"
 
 
+def _reseeded(records: list[dict], seed: int, chip_seed: int, repeats: int = 3) -> list[dict]:
+    """The same architectures measured with training seed `seed` on chips `chip_seed`."""
+    out = []
+    for r in records:
+        drift_hash = f"d{chip_seed}r{repeats}"
+        out.append({**r, "seed": seed, "drift": {"repeats": repeats, "seed": chip_seed}, "drift_hash": drift_hash,
+                    "key": record_key(r["arch_id"], r["fidelity_hash"], "rh", drift_hash, seed)})
+    return out
+
+
+def test_training_seeds_share_a_cohort_and_count_once_each(tmp_path: Path) -> None:
+    """collect programs seed s on chips s: the drift seed is no cohort setting, but one
+    architecture and training seed measured twice (other chips) must not weigh double."""
+    base = make_records("resnet_like", 30)
+    first, second = _reseeded(base, 0, 0), _reseeded(base[:10], 1, 1)
+    twice = _reseeded(base[:4], 1, 7)  # seed 1 again, on other chips: ignored, said
+    other = _reseeded(base[:6], 0, 0, repeats=8)  # other drift settings: another cohort, said in words
+    path = write_records(tmp_path / "r.jsonl", first + second + twice + other)
+    rs = load_records([path], drift_time=86400.0)
+    assert len(rs.records) == 40 and {r["seed"] for r in rs.records} == {0, 1}
+    text = " | ".join(rs.dropped)
+    assert "ignored 4 record(s) of an architecture and training seed measured earlier" in text
+    assert "dropped 6 record(s) measured with drift settings repeats 8 (not 3)" in text
+    result = fit_surrogate([path], folds=3, **FAST)
+    meta = result.surrogate.meta
+    assert meta["seed_agreement"]["accuracy"]["n"] == 10 and meta["drift_seeds"] == [0, 1]
+    assert "seed" not in meta["drift"]
+    assert sorted(r["key"] for r in fitted_records(result.surrogate).records) == meta["record_keys"]
+
+
+def test_fitted_records_keep_the_fit_s_cohort_when_another_grows_larger(tmp_path: Path) -> None:
+    """A surrogate's own records are found by key before any majority is taken."""
+    base = make_records("resnet_like", 30)
+    path = write_records(tmp_path / "r.jsonl", _reseeded(base[:20], 0, 0, repeats=3))
+    sur = fit_surrogate([path], folds=3, **FAST).surrogate
+    write_records(path, _reseeded(base, 0, 0, repeats=8) + _reseeded(base, 1, 1, repeats=8))  # 60, a majority
+    assert len(fitted_records(sur).records) == 20
+
+
 def test_too_few_records_for_the_folds(tmp_path: Path) -> None:
     path = write_records(tmp_path / "r.jsonl", make_records("tiny", 4))
     with pytest.raises(SurrogateError, match="only 4 architecture"):

@@ -13,7 +13,7 @@ This is the only part of the search package that imports torch (inside `verify_r
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -205,8 +205,9 @@ def verify_run(
     if recipe_meta.get("hash") and recipe.hash() != recipe_meta["hash"]:
         notes.append(f"recipe {recipe.name} changed since the surrogate was fitted ({recipe_meta['hash']})")
     drift = DriftEvalConfig.from_dict(meta["drift"]) if meta.get("drift") else DriftEvalConfig()
+    drift = replace(drift, seed=seed)  # collect's rule: training seed s is programmed with chip seed s
     if not any(abs(t - sur.drift_time) <= 1e-9 * sur.drift_time for t in drift.times):
-        drift = drift.replace(times=tuple(sorted({*drift.times, sur.drift_time})))
+        drift = replace(drift, times=tuple(sorted({*drift.times, sur.drift_time})))
     dataset = str(meta.get("dataset") or "fashion-mnist")
     if records is not None:
         path = Path(records)

@@ -20,6 +20,7 @@ Prediction API for the search::
 
 from __future__ import annotations
 
+from analognas.surrogate._cohort import Cohort
 from analognas.surrogate._collect import CollectEvent, CollectPlan, CollectResult, collect, plan_collection
 from analognas.surrogate._design import Design, bin_label, design_architectures
 from analognas.surrogate._errors import SpaceMismatchError, SurrogateError
@@ -30,7 +31,6 @@ from analognas.surrogate._models import MODEL_KINDS
 from analognas.surrogate._queue import DesignQueue, QueueSettings
 from analognas.surrogate._records import (
     TARGETS,
-    Cohort,
     RecordSet,
     default_records_path,
     fitted_records,

@@ -84,7 +84,7 @@ def plan_collection(
         space=space.to_dict(), space_fingerprint=space.fingerprint, dataset=dataset, data_dir=data_dir,
         fidelity=fidelity.to_dict(), recipe=recipe, recipe_hash=rec.hash(), drift=drift.to_dict(), seed=seed,
         records=str(path), cache_dir=str(cache_dir) if cache_dir is not None else None, retry_failed=retry_failed,
-        items=items, device=device,
+        items=items, device=device, design_seed=design_seed, bins=bins,
     )
     return plan, design
 
@@ -186,16 +186,18 @@ def _check_one_protocol(store: RecordStore, plan: CollectPlan) -> None:
 def _run_queue(plan: CollectPlan, url: str, settings: QueueSettings, state: dict[str, Any],
                report: Callable[[int, int, int], None]) -> tuple[int, int, list[str]]:
     """Work through the shared queue of ``plan`` (see ``_queue``) until every point is done."""
+    from analognas.training import Fidelity
+
     keys = [k for k, _ in plan.items]
     specs = dict(plan.items)
-    m = _Measurer(plan)
-    def digest(d: dict[str, Any]) -> str:
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
-
+    drift = hashlib.sha256(json.dumps(plan.drift, sort_keys=True).encode()).hexdigest()[:10]
     identity = {"space": f"{plan.space.get('name')} ({plan.space_fingerprint})", "dataset": plan.dataset,
-                "fidelity": f"{plan.fidelity.get('name')} ({digest(plan.fidelity)})",
-                "recipe": f"{plan.recipe} ({plan.recipe_hash})", "drift": digest(plan.drift), "seed": plan.seed}
+                "fidelity": f"{plan.fidelity.get('name')} ({Fidelity.from_dict(plan.fidelity).hash()})",
+                "recipe": f"{plan.recipe} ({plan.recipe_hash})", "drift": drift, "seed": plan.seed,
+                "design_seed": plan.design_seed, "bins": plan.bins}
+    # the queue's check comes first: a refused worker never loads data or builds models
     q = DesignQueue(open_queue_storage(url), keys, settings, identity)
+    m = _Measurer(plan)
 
     def sync() -> None:
         have = m.store.keys() | m.failed_store.keys()

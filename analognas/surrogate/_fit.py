@@ -205,7 +205,9 @@ def fit_surrogate(
         "fidelity": rs.fidelity,
         "fidelity_hash": rs.cohort.fidelity_hash,
         "recipe": {"name": rs.cohort.recipe, "hash": rs.cohort.recipe_hash},
-        "drift": rs.drift,
+        # the chips' seed follows each record's training seed, so it is no setting of the cohort
+        "drift": {k: v for k, v in rs.drift.items() if k != "seed"},
+        "drift_seeds": sorted({int((r.get("drift") or {}).get("seed", 0)) for r in rs.records}),
         "folds": folds,
         "seed": seed,
         "repeatability": repeatability(rs.records, drift_time),

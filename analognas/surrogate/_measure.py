@@ -91,6 +91,10 @@ class CollectPlan:
     items: list[tuple[str, dict[str, Any]]]
     device: str = "cpu"
     """Resolved torch device of every worker (``resolve_device`` ran in the parent)."""
+    design_seed: int = 0
+    """Seed of the design (which architectures), independent of the training ``seed``."""
+    bins: int | None = None
+    """Bins of the design's stratification (part of the design's identity)."""
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True)

@@ -3,8 +3,9 @@
 `analognas collect --storage URL` (an Optuna RDB URL such as ``postgresql://...``, or a
 journal file path) puts the design's points into one Optuna study (``--queue NAME``,
 default ``analognas-collect``), whose ``analognas_plan`` attribute says which design it
-holds (space, dataset, fidelity, recipe, drift settings, seed, the keys): a worker started
-with other flags is refused with one line instead of quietly working alone. One WAITING
+holds (space, dataset, fidelity, recipe, drift settings, seed, design seed and bins, the
+keys): a worker started with other flags is refused with one line instead of quietly
+working alone, and a study with trials that are not this design's points is never claimed. One WAITING
 trial per point, carrying the point's record key. A worker claims a point with
 ``study.ask()`` (Optuna pops each WAITING trial for exactly one caller), measures it while
 a heartbeat thread stamps the trial every ``heartbeat`` seconds, and finishes it with the
@@ -42,6 +43,11 @@ BEAT_ATTR = "analognas_heartbeat"
 PLAN_ATTR = "analognas_plan"  # study attribute: the identity of the design the queue holds
 DEFAULT_QUEUE = "analognas-collect"
 WORKER_ATTR = "analognas_worker"  # "host:pid" of the worker that holds (or held) the point
+# Every record key names its arch, fidelity, recipe, drift settings and seed, so the keys
+# with the space and the data set decide whether two workers collect the same design; the
+# other fields of the plan are there to say, in words, how two designs differ.
+_DECISIVE = ("space", "dataset", "n", "keys")
+_READABLE = ("space", "dataset", "fidelity", "recipe", "drift", "seed", "design_seed", "bins", "n", "keys")
 
 
 @dataclass(frozen=True)
@@ -97,24 +103,64 @@ class DesignQueue:
         # through JSON, as the storage keeps it, so tuples and lists compare equal
         self.identity = json.loads(json.dumps({**(identity or {}), "n": len(self.keys),
                                                "keys": keys_digest(self.keys)}, sort_keys=True))
+        if self.name == DEFAULT_QUEUE:
+            self.name = self._earlier_name(optuna, opened.storage)
         self.study = optuna.create_study(study_name=self.name, storage=opened.storage, load_if_exists=True)
         self._gate = opened.gate(self.name)
         self._check_plan()
 
+    def _earlier_name(self, optuna: Any, storage: Any) -> str:
+        """The default name, or the study an earlier version named after this design's keys.
+
+        Before ``--queue`` existed a queue was ``analognas-collect-<keys digest>``, which
+        holds exactly this design; a collection started then resumes in its own study."""
+        legacy = f"{DEFAULT_QUEUE}-{keys_digest(self.keys)}"
+        try:
+            names = {s.study_name for s in storage.get_all_studies()}
+        except Exception:  # listing is a convenience: the default name always works
+            return DEFAULT_QUEUE
+        return legacy if legacy in names else DEFAULT_QUEUE
+
     def _check_plan(self) -> None:
-        """Claim an empty queue for this design, or refuse if it holds another one."""
+        """Claim an empty queue (or one holding only this design's points), else refuse."""
         with self._gate:
             held = self.study.user_attrs.get(PLAN_ATTR)
             if held is None:
-                self.study.set_user_attr(PLAN_ATTR, self.identity)
-                return
-        if held != self.identity:
-            diff = [f"{k}: queue {held.get(k)!r}, this worker {v!r}" for k, v in self.identity.items()
-                    if held.get(k) != v]
+                foreign = [t for t in self.study.get_trials(deepcopy=False) if self._foreign(t)]
+                if not foreign:
+                    self.study.set_user_attr(PLAN_ATTR, self.identity)
+                    return
+                raise SurrogateError(
+                    f"queue {self.name!r} holds {len(foreign)} trial(s) that are not points of this design (another "
+                    "study, or a queue of another design): give this collection its own --queue NAME"
+                )
+        if not isinstance(held, dict):
+            raise SurrogateError(f"queue {self.name!r} has an unreadable design record ({PLAN_ATTR}={held!r}): "
+                                 "give this collection its own --queue NAME")
+        if any(held.get(k) != self.identity.get(k) for k in _DECISIVE):
+            order = [*_READABLE, *sorted(set(held) | set(self.identity) - set(_READABLE))]
+            diff = [f"{k}: queue {held.get(k)!r}, this worker {self.identity.get(k)!r}" for k in order
+                    if held.get(k) != self.identity.get(k)]
             raise SurrogateError(
                 f"queue {self.name!r} holds another design ({'; '.join(diff[:3])}): start every worker with the "
                 "same flags, or give this collection its own --queue NAME"
             )
+        # the same keys described by an earlier version are the same design: accepted, and the
+        # description is left as it is so that workers of that version keep working beside this one
+
+    def _foreign(self, t: Any) -> bool:
+        """A trial that is no point of this design: another point's key, or somebody's own
+        trial (with parameters, queued, or finished). A bare keyless trial left by a worker
+        killed between ``ask`` and marking it spare is not foreign."""
+        from optuna.trial import TrialState
+
+        key = t.user_attrs.get(KEY_ATTR)
+        if key is not None:
+            return key not in set(self.keys)
+        if t.user_attrs.get(STATUS_ATTR) == "spare":
+            return False
+        return bool(t.params or t.system_attrs.get("fixed_params")) or t.state in (TrialState.WAITING,
+                                                                                  TrialState.COMPLETE)
 
     # ---------------------------------------------------------------- queue state
     def _by_key(self) -> dict[str, list[Any]]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analognas.space import ArchSpec, SearchSpace
+from analognas.surrogate._cohort import Cohort, cohort_words
 from analognas.surrogate._errors import SurrogateError
 from analognas.surrogate._store import BadLine, RecordStore
 
@@ -156,47 +157,6 @@ def _problem(rec: dict[str, Any]) -> str | None:
 # ------------------------------------------------------------------------------------
 # Selecting one cohort from record files
 # ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Cohort:
-    """The conditions that make records comparable."""
-
-    space: str
-    space_fingerprint: str
-    dataset: str
-    fidelity: str
-    fidelity_hash: str
-    recipe: str
-    recipe_hash: str
-    drift_hash: str
-
-    @classmethod
-    def of(cls, rec: dict[str, Any]) -> Cohort:
-        return cls(
-            space=str(rec["space"].get("name")),
-            space_fingerprint=str(rec["space"]["fingerprint"]),
-            dataset=str(rec["dataset"]["name"]),
-            fidelity=str(rec["fidelity_name"]),
-            fidelity_hash=str(rec["fidelity_hash"]),
-            recipe=str(rec.get("recipe_name")),
-            recipe_hash=str(rec["recipe_hash"]),
-            drift_hash=str(rec["drift_hash"]),
-        )
-
-    def differs(self, other: Cohort) -> str:
-        """How `other` differs from this cohort, in words (first difference wins)."""
-        checks = (
-            ("space", f"{other.space} ({other.space_fingerprint})", self.space_fingerprint != other.space_fingerprint),
-            ("dataset", other.dataset, self.dataset != other.dataset),
-            ("fidelity", f"{other.fidelity} ({other.fidelity_hash})", self.fidelity_hash != other.fidelity_hash),
-            ("recipe", f"{other.recipe} ({other.recipe_hash})", self.recipe_hash != other.recipe_hash),
-            ("drift settings", other.drift_hash, self.drift_hash != other.drift_hash),
-        )
-        for what, value, differ in checks:
-            if differ:
-                return f"{what} {value}"
-        return "same conditions"
-
-
 @dataclass
 class RecordSet:
     """The records of one cohort, plus an account of everything that was not used."""
@@ -241,13 +201,16 @@ def load_records(
     space: SearchSpace | str | None = None,
     fidelity: str | None = None,
     drift_time: float | None = None,
+    keys: set[str] | None = None,
 ) -> RecordSet:
     """Read record files and keep one cohort.
 
     `space` (a space, name or fingerprint) and `fidelity` (name or hash) select; otherwise
     the largest cohort wins, and a tie is refused as ambiguous. With `drift_time`, records
-    that lack the targets at that time are dropped too. Unreadable lines never stop a read:
-    they are counted in `bad_lines`.
+    that lack the targets at that time are dropped too. `keys` keeps only those records
+    (before any cohort is chosen). Unreadable lines never stop a read: they are counted
+    in `bad_lines`. An architecture measured twice with one training seed (other chips)
+    counts once, its first record, so no seed weighs double.
     """
     if not paths:
         raise SurrogateError("no record files given")
@@ -264,6 +227,8 @@ def load_records(
             problem = _problem(rec)
             if problem:
                 bad.append(BadLine(str(p), contents.line_numbers[i], problem))
+                continue
+            if keys is not None and rec["key"] not in keys:
                 continue
             if rec["key"] in seen:
                 duplicates += 1
@@ -298,7 +263,16 @@ def load_records(
             f"ambiguous records: {counts[0][1]} measured with {chosen.differs(counts[1][0])} and as many with "
             f"{counts[1][0].differs(chosen)}; choose with --space/--fidelity or pass one cohort's file"
         )
-    keep(lambda r: Cohort.of(r) == chosen, lambda c: f"measured with {chosen.differs(c)} (majority: {_desc(chosen)})")
+    keep(lambda r: Cohort.of(r) == chosen,
+         lambda c: f"measured with {chosen.differs(c)} (majority: {cohort_words(chosen)})")
+    first_of: dict[tuple[str, Any], str] = {}
+    for r in records:
+        first_of.setdefault((r["arch_id"], r["seed"]), r["key"])
+    again = [r for r in records if first_of[(r["arch_id"], r["seed"])] != r["key"]]
+    if again:
+        dropped.append(f"ignored {len(again)} record(s) of an architecture and training seed measured earlier "
+                       "(other chips)")
+        records = [r for r in records if first_of[(r["arch_id"], r["seed"])] == r["key"]]
     if drift_time is not None:
         missing = Counter()
         usable = []
@@ -324,17 +298,14 @@ def fitted_records(sur: Surrogate, root: str | Path = ".") -> RecordSet:
     keeps exactly the records in its `record_keys`, and refuses if any of them is gone.
     """
     m = sur.meta
-    rs = load_records([Path(root) / p for p in m["records"]], fidelity=m["fidelity_hash"], drift_time=sur.drift_time)
     chosen = set(m["record_keys"])
+    rs = load_records([Path(root) / p for p in m["records"]], fidelity=m["fidelity_hash"], drift_time=sur.drift_time,
+                      keys=chosen)
     missing = chosen - {r["key"] for r in rs.records}
     if missing:
         raise SurrogateError(f"{len(missing)} of the {len(chosen)} records the surrogate was fitted on are missing "
                              f"from {', '.join(rs.paths)}")
     return replace(rs, records=[r for r in rs.records if r["key"] in chosen])
-
-
-def _desc(c: Cohort) -> str:
-    return f"space {c.space}, {c.dataset}, fidelity {c.fidelity}, recipe {c.recipe}"
 
 
 def per_architecture(records: Sequence[dict[str, Any]], drift_time: float) -> list[tuple[ArchSpec, dict[str, float],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -85,7 +86,7 @@ def seed_agreement(records: Sequence[dict[str, Any]], drift_time: float) -> dict
 
     Training-seed noise is what `repeatability` cannot see, and for a surrogate it is the
     larger part: a second seed of some design points (``collect --seed 1 --n K``) measures
-    it. Uses, per architecture, its two lowest seeds; ``None`` below 3 such architectures.
+    it. Uses the pair of seeds most architectures share; ``None`` below 3 such architectures.
     """
     from scipy.stats import kendalltau
 
@@ -94,13 +95,19 @@ def seed_agreement(records: Sequence[dict[str, Any]], drift_time: float) -> dict
     by_arch: dict[str, dict[int, dict[str, float]]] = {}
     for r in records:
         values = record_targets(r, drift_time)
-        if isinstance(values, dict) and isinstance(r.get("seed"), int):
-            by_arch.setdefault(str(r.get("arch_id")), {}).setdefault(r["seed"], values)
-    pairs = [(v[a], v[b]) for v in by_arch.values() if len(v) >= 2 for a, b in [sorted(v)[:2]]]
+        seed = r.get("seed")
+        if isinstance(values, dict) and isinstance(seed, int) and not isinstance(seed, bool):
+            by_arch.setdefault(str(r.get("arch_id")), {}).setdefault(seed, values)
+    # One fixed pair of seeds (the one most architectures have), so every pair is alike.
+    pair_counts = Counter(p for v in by_arch.values() for p in itertools.combinations(sorted(v), 2))
+    seed_pair = min(pair_counts, key=lambda p: (-pair_counts[p], p)) if pair_counts else None
+    pairs = [(v[seed_pair[0]], v[seed_pair[1]]) for v in by_arch.values()
+             if seed_pair and seed_pair[0] in v and seed_pair[1] in v]
     out: dict[str, dict[str, Any]] = {}
     for target in ("accuracy", "avm"):
         x = np.array([p[0][target] for p in pairs], dtype=np.float64)
         y = np.array([p[1][target] for p in pairs], dtype=np.float64)
         tau = float(kendalltau(x, y).statistic) if len(pairs) >= 3 else math.nan
-        out[target] = {"kendall_tau": tau if math.isfinite(tau) else None, "n": len(pairs)}
+        out[target] = {"kendall_tau": tau if math.isfinite(tau) else None, "n": len(pairs),
+                       "seeds": list(seed_pair) if seed_pair else None}
     return out
