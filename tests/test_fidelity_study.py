@@ -46,6 +46,7 @@ def test_measure_resumes_and_reports(study, tmp_path: Path, monkeypatch: pytest.
     study.report(args)
     out = capsys.readouterr().out
     assert "| standard | 3 | 1.000 | 1.000 |" in out  # the reference against itself
+    assert "choice: tinier (tau 1 day vs standard" in out  # the only candidate
     assert "standard: training " in out and "% of the wall time (6 uncached rows)" in out
     assert "| tinier | 3 |" in out and "| probe eta 0.1 | tinier | standard | 3 |" in out
     assert "| FP32 accuracy | tinier | tinier | 3 |" in out and "| parameters | standard | standard | 3 |" in out
@@ -56,3 +57,11 @@ def test_unknown_only_is_one_line_exit_2(study, monkeypatch: pytest.MonkeyPatch,
     assert study.main() == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--only 'nope'" in err
+
+
+def test_choice_is_the_cheapest_candidate_within_the_slack(study) -> None:
+    got = study.choose({"a": (0.90, 1000.0, 20), "b": (0.87, 400.0, 20), "c": (0.70, 100.0, 20)})
+    assert got.startswith("choice: b (") and "the best candidate, a, reaches 0.900" in got
+    assert study.choose({"a": (0.90, 1000.0, 20), "b": (0.80, 400.0, 20)}).startswith("choice: a (")
+    assert study.choose({"a": (float("nan"), 1.0, 0)}).startswith("choice: none yet")
+    assert study.choose({"a": (0.99, 1.0, 2)}).startswith("choice: none yet")  # two networks rank nothing
