@@ -8,7 +8,8 @@ seeds. Every finished measurement is appended to ``--out`` (JSON lines) as it la
 checkpoints go to ``--cache-dir``, so the study resumes after a kill, on another machine,
 or split over many (``--only FIDELITY``, ``--seeds``, ``--device cuda``).
 
-``--report`` reads the file and prints, per candidate fidelity: Kendall tau of 1-day
+``--report`` reads the file and prints, per candidate fidelity (each tau with its 95 %
+bootstrap interval): Kendall tau of 1-day
 accuracy and of AVM against the reference (seed-averaged), tau between its own two
 training seeds, tau between two programmings (programming 0 against 1 of the same
 networks), and CPU-seconds per record, and then names the collection fidelity: the
@@ -135,6 +136,33 @@ def _tau(a: list[float], b: list[float]) -> float:
     return float(kendalltau(a, b).statistic) if len(a) >= 3 else math.nan
 
 
+BOOTSTRAP = 1000  # resamples of the interval of each tau
+
+
+def _cell(a: list[float], b: list[float]) -> str:
+    """Tau with its 95 % percentile-bootstrap interval over the pairs (architectures, or
+    records for the programming column): with 20 networks a tau is uncertain by about
+    +-0.15, and the table should say so. Seeded: the report is reproducible."""
+    import numpy as np
+    from scipy.stats import kendalltau
+
+    tau = _tau(a, b)
+    if not math.isfinite(tau) or len(a) < 5:
+        return f"{tau:.3f}"
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    rng = np.random.default_rng(0)
+    boots = []
+    for _ in range(BOOTSTRAP):
+        i = rng.integers(0, len(x), len(x))
+        t = kendalltau(x[i], y[i]).statistic
+        if np.isfinite(t):
+            boots.append(t)
+    if len(boots) < BOOTSTRAP // 2:
+        return f"{tau:.3f}"
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return f"{tau:.3f} [{lo:.2f}, {hi:.2f}]"
+
+
 def report(args: argparse.Namespace) -> None:
     rows = [json.loads(line) for line in Path(args.out).read_text().splitlines() if line.strip()]
     by = {}
@@ -158,15 +186,18 @@ def report(args: argparse.Namespace) -> None:
         common = [a for a in archs if a in ref]
         mean_day = lambda d, a: sum(day(r) for r in d[a].values()) / len(d[a])
         mean_avm = lambda d, a: sum(r["avm"] for r in d[a].values()) / len(d[a])
-        t_ref = _tau([mean_day(archs, a) for a in common], [mean_day(ref, a) for a in common])
-        t_avm = _tau([mean_avm(archs, a) for a in common], [mean_avm(ref, a) for a in common])
+        ref_day = ([mean_day(archs, a) for a in common], [mean_day(ref, a) for a in common])
+        ref_avm = ([mean_avm(archs, a) for a in common], [mean_avm(ref, a) for a in common])
         s0, s1 = sorted({s for a in both for s in archs[a]})[:2] if both else (0, 1)
-        t_seed = _tau([day(archs[a][s0]) for a in both], [day(archs[a][s1]) for a in both]) if both else math.nan
+        seeds = ([day(archs[a][s0]) for a in both if s0 in archs[a] and s1 in archs[a]],
+                 [day(archs[a][s1]) for a in both if s0 in archs[a] and s1 in archs[a]])
         recs = [r for a in archs for r in archs[a].values()]
-        t_prog = _tau([prog(r, 0) for r in recs if len(r["per_repeat"]) > 1],
-                      [prog(r, 1) for r in recs if len(r["per_repeat"]) > 1])
+        progs = ([prog(r, 0) for r in recs if len(r["per_repeat"]) > 1],
+                 [prog(r, 1) for r in recs if len(r["per_repeat"]) > 1])
+        t_ref = _tau(*ref_day)
         cpu = sum(r["cpu_seconds"] for r in recs) / len(recs)
-        print(f"| {name} | {len(archs)} | {t_ref:.3f} | {t_avm:.3f} | {t_seed:.3f} | {t_prog:.3f} | {cpu:.0f} |")
+        print(f"| {name} | {len(archs)} | {_cell(*ref_day)} | {_cell(*ref_avm)} | {_cell(*seeds)} | "
+              f"{_cell(*progs)} | {cpu:.0f} |")
         if name != "standard":
             scores[name] = (t_ref, cpu, len(common))
         split = [r for r in recs if "eval_seconds" in r and not any((r.get("cached") or {}).values())]
@@ -229,11 +260,10 @@ def probe_report(by: dict, ref: dict) -> None:
                 feat = [avg(probed[a], feature) for a in common]
                 cols = []
                 for t in (ONE_DAY, ONE_MONTH):
-                    cols.append(_tau(feat, [avg(list(target[a].values()), lambda r, t=t: r["mean"][r["times"].index(t)])
-                                            for a in common]))
-                cols.append(_tau(feat, [-avg(list(target[a].values()), lambda r: r["avm"]) for a in common]))
-                print(f"| {label} | {name} | {target_name} | {len(common)} | "
-                      + " | ".join(f"{c:.3f}" for c in cols) + f" | {cost} |")
+                    cols.append(_cell(feat, [avg(list(target[a].values()),
+                                                 lambda r, t=t: r["mean"][r["times"].index(t)]) for a in common]))
+                cols.append(_cell(feat, [-avg(list(target[a].values()), lambda r: r["avm"]) for a in common]))
+                print(f"| {label} | {name} | {target_name} | {len(common)} | " + " | ".join(cols) + f" | {cost} |")
 
 
 def main() -> int:

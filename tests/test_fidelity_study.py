@@ -65,3 +65,14 @@ def test_choice_is_the_cheapest_candidate_within_the_slack(study) -> None:
     assert study.choose({"a": (0.90, 1000.0, 20), "b": (0.80, 400.0, 20)}).startswith("choice: a (")
     assert study.choose({"a": (float("nan"), 1.0, 0)}).startswith("choice: none yet")
     assert study.choose({"a": (0.99, 1.0, 2)}).startswith("choice: none yet")  # two networks rank nothing
+
+
+def test_tau_cells_carry_a_reproducible_bootstrap_interval(study) -> None:
+    a = list(range(20))
+    b = [v + (3 if v % 4 == 0 else 0) for v in a]  # a few swaps: tau below 1
+    cell = study._cell(a, b)
+    tau, interval = cell.split(" ", 1)
+    lo, hi = (float(v) for v in interval.strip("[]").split(", "))
+    assert lo <= float(tau) <= hi <= 1.0 and lo < hi
+    assert study._cell(a, b) == cell  # seeded
+    assert study._cell(a[:4], a[:4]) == "1.000"  # too few pairs for an interval
