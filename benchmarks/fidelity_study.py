@@ -209,7 +209,35 @@ def report(args: argparse.Namespace) -> None:
     for line in splits:
         print(f"\n{line}")
     print("\n" + choose(scores))
+    noise_report(by)
     probe_report(by, ref)
+
+
+def noise_report(by: dict) -> None:
+    """Where a record's noise comes from, in accuracy points (seed-paired architectures):
+    the standard error of its mean over its programmings (chips), its standard deviation
+    between two training seeds (chips and training together), the training part alone
+    (sqrt of the difference of squares), and the panel's spread of architecture means.
+    More programmings shrink only the first; the training part needs more seeds."""
+    import numpy as np
+
+    print("\n| fidelity | drift time | archs | SE of a record (chips) | sd between seeds | of which training |"
+          " spread of the panel |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, archs in by.items():
+        for label, t in (("1 day", ONE_DAY), ("1 month", ONE_MONTH)):
+            pairs = [(d[0], d[1]) for d in archs.values() if 0 in d and 1 in d]
+            if len(pairs) < 3:
+                continue
+            k = pairs[0][0]["times"].index(t)
+            recs = [r for p in pairs for r in p]
+            se = float(np.mean([np.std([c[k] for c in r["per_repeat"]], ddof=1) / math.sqrt(len(r["per_repeat"]))
+                                for r in recs if len(r["per_repeat"]) > 1]))
+            diffs = [a["mean"][k] - b["mean"][k] for a, b in pairs]
+            sd_seed = float(np.std(diffs, ddof=1) / math.sqrt(2))
+            train = math.sqrt(max(0.0, sd_seed**2 - se**2))
+            spread = float(np.std([(a["mean"][k] + b["mean"][k]) / 2 for a, b in pairs], ddof=1))
+            print(f"| {name} | {label} | {len(pairs)} | {se:.2f} | {sd_seed:.2f} | {train:.2f} | {spread:.2f} |")
 
 
 TAU_SLACK = 0.05  # tau differences below this are within the noise of a 20-network panel

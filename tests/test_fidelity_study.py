@@ -7,6 +7,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from analognas.space import ArchSpec, StageSpec
@@ -47,6 +48,7 @@ def test_measure_resumes_and_reports(study, tmp_path: Path, monkeypatch: pytest.
     out = capsys.readouterr().out
     assert "| standard | 3 | 1.000 | 1.000 |" in out  # the reference against itself
     assert "choice: tinier (tau 1 day vs standard" in out  # the only candidate
+    assert "| tinier | 1 day | 3 |" in out and "| standard | 1 month | 3 |" in out  # noise decomposition
     assert "standard: training " in out and "% of the wall time (6 uncached rows)" in out
     assert "| tinier | 3 |" in out and "| probe eta 0.1 | tinier | standard | 3 |" in out
     assert "| FP32 accuracy | tinier | tinier | 3 |" in out and "| parameters | standard | standard | 3 |" in out
@@ -76,3 +78,21 @@ def test_tau_cells_carry_a_reproducible_bootstrap_interval(study) -> None:
     assert lo <= float(tau) <= hi <= 1.0 and lo < hi
     assert study._cell(a, b) == cell  # seeded
     assert study._cell(a[:4], a[:4]) == "1.000"  # too few pairs for an interval
+
+
+def test_noise_decomposition_separates_chips_from_training(study, capsys) -> None:
+    """Chips differ by +-1 around each record's mean (SE 1/sqrt(2) of a 2-chip mean);
+    seed 1 sits 6 points above seed 0 on one architecture, level on the others."""
+    times = [1.0, 3600.0, 86400.0, 2592000.0]
+
+    def row(level: float) -> dict:
+        return {"times": times, "mean": [level] * 4, "per_repeat": [[level - 1] * 4, [level + 1] * 4]}
+
+    by = {"f": {f"a{i}": {0: row(60.0 + 10 * i), 1: row(60.0 + 10 * i + (6.0 if i == 0 else 0.0))}
+                for i in range(3)}}
+    study.noise_report(by)
+    out = capsys.readouterr().out
+    se = 2 ** 0.5 / 2 ** 0.5  # std of (l-1, l+1) is sqrt(2); over sqrt(2 chips): 1
+    sd = float(np.std([6.0, 0.0, 0.0], ddof=1)) / 2 ** 0.5
+    spread = float(np.std([63.0, 70.0, 80.0], ddof=1))
+    assert f"| f | 1 day | 3 | {se:.2f} | {sd:.2f} | {max(0.0, sd**2 - se**2) ** 0.5:.2f} | {spread:.2f} |" in out
