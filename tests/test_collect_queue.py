@@ -152,7 +152,7 @@ def test_a_queue_is_claimed_only_when_its_trials_are_this_designs(tmp_path: Path
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A study with other trials is never taken over; an earlier version's queue (named after
     the keys, without a design record) is resumed; an older description of the same keys is
-    renewed, not refused."""
+    accepted and kept, not refused."""
     import optuna
     from typer.testing import CliRunner
 

@@ -47,7 +47,7 @@ def test_measure_resumes_and_reports(study, tmp_path: Path, monkeypatch: pytest.
     study.report(args)
     out = capsys.readouterr().out
     assert "| standard | 3 | 1.000 | 1.000 |" in out  # the reference against itself
-    assert "choice: tinier (tau 1 day vs standard" in out  # the only candidate
+    assert "choice: none yet (no candidate has 10 or more" in out  # three networks rank nothing
     assert "| tinier | 1 day | 3 |" in out and "| standard | 1 month | 3 |" in out  # noise decomposition
     assert "standard: training " in out and "% of the wall time (6 uncached rows)" in out
     assert "| tinier | 3 |" in out and "| probe eta 0.1 | tinier | standard | 3 |" in out
@@ -78,21 +78,32 @@ def test_tau_cells_carry_a_reproducible_bootstrap_interval(study) -> None:
     assert lo <= float(tau) <= hi <= 1.0 and lo < hi
     assert study._cell(a, b) == cell  # seeded
     assert study._cell(a[:4], a[:4]) == "1.000"  # too few pairs for an interval
+    # two records per architecture are drawn together: the interval widens, the tau does not move
+    groups = [f"g{v // 2}" for v in a]
+    grouped = study._cell(a, b, groups=groups)
+    g_lo, g_hi = (float(v) for v in grouped.split(" ", 1)[1].strip("[]").split(", "))
+    assert grouped.split(" ")[0] == tau and g_hi - g_lo > hi - lo
+    assert study._cell(a[:8], b[:8], groups=groups[:8]) == study._cell(a[:8], b[:8]).split(" ")[0]  # 4 units
 
 
 def test_noise_decomposition_separates_chips_from_training(study, capsys) -> None:
-    """Chips differ by +-1 around each record's mean (SE 1/sqrt(2) of a 2-chip mean);
-    seed 1 sits 6 points above seed 0 on one architecture, level on the others."""
+    """Two chips at level +-h per record, h differing between records (so a mean of the
+    SEs and their root mean square differ); seed 1 sits 6 points above seed 0 on one
+    architecture, level on the others. Expected figures are computed by hand."""
     times = [1.0, 3600.0, 86400.0, 2592000.0]
 
-    def row(level: float) -> dict:
-        return {"times": times, "mean": [level] * 4, "per_repeat": [[level - 1] * 4, [level + 1] * 4]}
+    def row(level: float, h: float) -> dict:
+        return {"times": times, "mean": [level] * 4, "per_repeat": [[level - h] * 4, [level + h] * 4]}
 
-    by = {"f": {f"a{i}": {0: row(60.0 + 10 * i), 1: row(60.0 + 10 * i + (6.0 if i == 0 else 0.0))}
-                for i in range(3)}}
+    hs = {0: (1.0, 3.0), 1: (1.0, 1.0), 2: (2.0, 1.0)}  # architecture -> chip half-spread per seed
+    by = {"f": {f"a{i}": {0: row(60.0 + 10 * i, hs[i][0]), 1: row(60.0 + 10 * i + (6.0 if i == 0 else 0.0), hs[i][1])}
+                for i in range(3)}, "g": {"a0": {0: row(1.0, 1.0)}}}
     study.noise_report(by)
     out = capsys.readouterr().out
-    se = 2 ** 0.5 / 2 ** 0.5  # std of (l-1, l+1) is sqrt(2); over sqrt(2 chips): 1
-    sd = float(np.std([6.0, 0.0, 0.0], ddof=1)) / 2 ** 0.5
+    # a 2-chip record at +-h has sample variance 2 h^2, so its mean's variance is h^2
+    rms_se = (sum(h * h for pair in hs.values() for h in pair) / 6) ** 0.5
+    sd = 6.0 / 3 ** 0.5 / 2 ** 0.5  # std of (6, 0, 0) is 6/sqrt(3); one seed's share is 1/sqrt(2) of it
+    training = (sd**2 - rms_se**2) ** 0.5
     spread = float(np.std([63.0, 70.0, 80.0], ddof=1))
-    assert f"| f | 1 day | 3 | {se:.2f} | {sd:.2f} | {max(0.0, sd**2 - se**2) ** 0.5:.2f} | {spread:.2f} |" in out
+    assert f"| f | 1 day | 3 | {rms_se:.2f} | {sd:.2f} | {training:.2f} | {spread:.2f} |" in out
+    assert "| g |" not in out  # one seed: nothing to decompose

@@ -235,15 +235,20 @@ def test_training_seeds_share_a_cohort_and_count_once_each(tmp_path: Path) -> No
     first, second = _reseeded(base, 0, 0), _reseeded(base[:10], 1, 1)
     twice = _reseeded(base[:4], 1, 7)  # seed 1 again, on other chips: ignored, said
     other = _reseeded(base[:6], 0, 0, repeats=8)  # other drift settings: another cohort, said in words
-    path = write_records(tmp_path / "r.jsonl", first + second + twice + other)
+    # an unusable first record (no 1-day target) never hides a later usable one
+    (unusable,) = _reseeded(base[10:11], 1, 5)
+    unusable["accuracy"] = {**unusable["accuracy"], "times": [1.0, 3600.0, 7200.0, 2592000.0]}
+    path = write_records(tmp_path / "r.jsonl", first + second + twice + other + [unusable]
+                         + _reseeded(base[10:11], 1, 1))
     rs = load_records([path], drift_time=86400.0)
-    assert len(rs.records) == 40 and {r["seed"] for r in rs.records} == {0, 1}
+    assert len(rs.records) == 41 and {r["seed"] for r in rs.records} == {0, 1}
     text = " | ".join(rs.dropped)
-    assert "ignored 4 record(s) of an architecture and training seed measured earlier" in text
+    assert "ignored 4 record(s) of an architecture and training seed measured earlier (other chips; kept" in text
+    assert "dropped 1 record(s)" in text
     assert "dropped 6 record(s) measured with drift settings repeats 8 (not 3)" in text
     result = fit_surrogate([path], folds=3, **FAST)
     meta = result.surrogate.meta
-    assert meta["seed_agreement"]["accuracy"]["n"] == 10 and meta["drift_seeds"] == [0, 1]
+    assert meta["seed_agreement"]["accuracy"]["n"] == 11 and meta["drift_seeds"] == [0, 1]
     assert "seed" not in meta["drift"]
     assert sorted(r["key"] for r in fitted_records(result.surrogate).records) == meta["record_keys"]
 

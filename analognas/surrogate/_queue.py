@@ -98,6 +98,7 @@ class DesignQueue:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.opened = opened
         self.keys = list(keys)
+        self._key_set = set(self.keys)
         self.settings = settings or QueueSettings()
         self.name = self.settings.name
         # through JSON, as the storage keeps it, so tuples and lists compare equal
@@ -156,7 +157,7 @@ class DesignQueue:
 
         key = t.user_attrs.get(KEY_ATTR)
         if key is not None:
-            return key not in set(self.keys)
+            return key not in self._key_set
         if t.user_attrs.get(STATUS_ATTR) == "spare":
             return False
         return bool(t.params or t.system_attrs.get("fixed_params")) or t.state in (TrialState.WAITING,

@@ -265,14 +265,6 @@ def load_records(
         )
     keep(lambda r: Cohort.of(r) == chosen,
          lambda c: f"measured with {chosen.differs(c)} (majority: {cohort_words(chosen)})")
-    first_of: dict[tuple[str, Any], str] = {}
-    for r in records:
-        first_of.setdefault((r["arch_id"], r["seed"]), r["key"])
-    again = [r for r in records if first_of[(r["arch_id"], r["seed"])] != r["key"]]
-    if again:
-        dropped.append(f"ignored {len(again)} record(s) of an architecture and training seed measured earlier "
-                       "(other chips)")
-        records = [r for r in records if first_of[(r["arch_id"], r["seed"])] == r["key"]]
     if drift_time is not None:
         missing = Counter()
         usable = []
@@ -287,6 +279,15 @@ def load_records(
         records = usable
         if not records:
             raise SurrogateError(f"no record has the targets at {drift_time:g} s ({'; '.join(dropped)})")
+    first_of: dict[tuple[str, Any], str] = {}
+    for r in records:
+        first_of.setdefault((r["arch_id"], r["seed"]), r["key"])
+    again = [r for r in records if first_of[(r["arch_id"], r["seed"])] != r["key"]]
+    if again:  # after the target filter: an unusable first record never hides a usable one
+        kept = ", ".join(sorted({first_of[(r["arch_id"], r["seed"])] for r in again})[:2])
+        dropped.append(f"ignored {len(again)} record(s) of an architecture and training seed measured earlier "
+                       f"(other chips; kept {kept}{', ...' if len({r['arch_id'] for r in again}) > 2 else ''})")
+        records = [r for r in records if first_of[(r["arch_id"], r["seed"])] == r["key"]]
     return RecordSet(records=records, cohort=chosen, paths=[str(p) for p in paths], bad_lines=bad, dropped=dropped)
 
 
