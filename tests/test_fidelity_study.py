@@ -49,7 +49,7 @@ def test_measure_resumes_and_reports(study, tmp_path: Path, monkeypatch: pytest.
     assert "| standard | 3 | 1.000 | 1.000 |" in out  # the reference against itself
     assert "choice: none yet (no candidate has 10 or more" in out  # three networks rank nothing
     assert "| tinier | 1 day | 3 |" in out and "| standard | 1 month | 3 |" in out  # noise decomposition
-    assert "standard: training " in out and "% of the wall time (6 uncached rows)" in out
+    assert "standard: training " in out and "% of training plus drift wall time (6 rows)" in out
     assert "| tinier | 3 |" in out and "| probe eta 0.1 | tinier | standard | 3 |" in out
     assert "| FP32 accuracy | tinier | tinier | 3 |" in out and "| parameters | standard | standard | 3 |" in out
 
