@@ -193,8 +193,8 @@ def report(args: argparse.Namespace) -> None:
         ref_day = ([mean_day(archs, a) for a in common], [mean_day(ref, a) for a in common])
         ref_avm = ([mean_avm(archs, a) for a in common], [mean_avm(ref, a) for a in common])
         s0, s1 = sorted({s for a in both for s in archs[a]})[:2] if both else (0, 1)
-        seeds = ([day(archs[a][s0]) for a in both if s0 in archs[a] and s1 in archs[a]],
-                 [day(archs[a][s1]) for a in both if s0 in archs[a] and s1 in archs[a]])
+        paired = [a for a in both if s0 in archs[a] and s1 in archs[a]]
+        seeds = ([day(archs[a][s0]) for a in paired], [day(archs[a][s1]) for a in paired])
         recs = [r for a in archs for r in archs[a].values()]
         multi = [r for r in recs if len(r["per_repeat"]) > 1]
         progs = ([prog(r, 0) for r in multi], [prog(r, 1) for r in multi])
@@ -234,10 +234,10 @@ def noise_report(by: dict) -> None:
           " spread of the panel |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, archs in by.items():
+        seeds = sorted({s for d in archs.values() for s in d})[:2]
+        seed_pairs = [(d[seeds[0]], d[seeds[1]]) for d in archs.values() if len(seeds) == 2 and set(seeds) <= set(d)]
         for label, t in (("1 day", ONE_DAY), ("1 month", ONE_MONTH)):
-            seeds = sorted({s for d in archs.values() for s in d})[:2]
-            pairs = [(d[seeds[0]], d[seeds[1]]) for d in archs.values() if len(seeds) == 2 and set(seeds) <= set(d)]
-            pairs = [(a, b) for a, b in pairs if t in a["times"] and t in b["times"]]
+            pairs = [(a, b) for a, b in seed_pairs if t in a["times"] and t in b["times"]]
             if len(pairs) < 3:
                 continue
             at = lambda r, t=t: r["times"].index(t)

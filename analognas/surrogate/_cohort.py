@@ -24,18 +24,15 @@ def _settings_text(rec: dict[str, Any]) -> str | None:
         return None
 
 
-def drift_settings_hash(rec: dict[str, Any]) -> str:
-    """The record's drift settings, hashed without their seed.
+def _hash_of(text: str | None, rec: dict[str, Any]) -> str:
+    """The record's drift settings (``_settings_text``), hashed without their seed.
 
     ``collect`` programs training seed s with chip seed s, so a second seed of the same
     design has another ``drift_hash`` although it was measured the same way; cohorts (and
     with them fits, seed agreement) compare the settings that change what is measured.
     Records without a readable ``drift`` dict fall back to their ``drift_hash``.
     """
-    text = _settings_text(rec)
-    if text is None:
-        return str(rec["drift_hash"])
-    return "s" + hashlib.sha256(text.encode()).hexdigest()[:11]
+    return str(rec["drift_hash"]) if text is None else "s" + hashlib.sha256(text.encode()).hexdigest()[:11]
 
 
 def _drift_difference(mine: Cohort, other: Cohort) -> str:
@@ -60,12 +57,13 @@ class Cohort:
     recipe: str
     recipe_hash: str
     drift_hash: str
-    """Of the drift settings less their seed (see `drift_settings_hash`)."""
+    """Of the drift settings less their seed (see `_hash_of`)."""
     drift_settings: str = field(default="", compare=False)
     """Those settings as canonical JSON, to say in words how two cohorts' settings differ."""
 
     @classmethod
     def of(cls, rec: dict[str, Any]) -> Cohort:
+        text = _settings_text(rec)
         return cls(
             space=str(rec["space"].get("name")),
             space_fingerprint=str(rec["space"]["fingerprint"]),
@@ -74,8 +72,8 @@ class Cohort:
             fidelity_hash=str(rec["fidelity_hash"]),
             recipe=str(rec.get("recipe_name")),
             recipe_hash=str(rec["recipe_hash"]),
-            drift_hash=drift_settings_hash(rec),
-            drift_settings=_settings_text(rec) or "",
+            drift_hash=_hash_of(text, rec),
+            drift_settings=text or "",
         )
 
     def differs(self, other: Cohort) -> str:

@@ -19,7 +19,6 @@ much of its time returning and re-mapping memory.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -186,14 +185,16 @@ def _check_one_protocol(store: RecordStore, plan: CollectPlan) -> None:
 def _run_queue(plan: CollectPlan, url: str, settings: QueueSettings, state: dict[str, Any],
                report: Callable[[int, int, int], None]) -> tuple[int, int, list[str]]:
     """Work through the shared queue of ``plan`` (see ``_queue``) until every point is done."""
+    from analognas.analog import DriftEvalConfig
     from analognas.training import Fidelity
 
     keys = [k for k, _ in plan.items]
     specs = dict(plan.items)
-    drift = hashlib.sha256(json.dumps(plan.drift, sort_keys=True).encode()).hexdigest()[:10]
+    # the hashes the record keys carry, so the description names what the keys encode
     identity = {"space": f"{plan.space.get('name')} ({plan.space_fingerprint})", "dataset": plan.dataset,
                 "fidelity": f"{plan.fidelity.get('name')} ({Fidelity.from_dict(plan.fidelity).hash()})",
-                "recipe": f"{plan.recipe} ({plan.recipe_hash})", "drift": drift, "seed": plan.seed,
+                "recipe": f"{plan.recipe} ({plan.recipe_hash})", "drift": DriftEvalConfig.from_dict(plan.drift).hash(),
+                "seed": plan.seed,
                 "design_seed": plan.design_seed, "bins": plan.bins}
     # the queue's check comes first: a refused worker never loads data or builds models
     q = DesignQueue(open_queue_storage(url), keys, settings, identity)

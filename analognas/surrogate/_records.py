@@ -19,7 +19,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -284,9 +284,9 @@ def load_records(
         first_of.setdefault((r["arch_id"], r["seed"]), r["key"])
     again = [r for r in records if first_of[(r["arch_id"], r["seed"])] != r["key"]]
     if again:  # after the target filter: an unusable first record never hides a usable one
-        kept = ", ".join(sorted({first_of[(r["arch_id"], r["seed"])] for r in again})[:2])
+        kept = sorted({first_of[(r["arch_id"], r["seed"])] for r in again})
         dropped.append(f"ignored {len(again)} record(s) of an architecture and training seed measured earlier "
-                       f"(other chips; kept {kept}{', ...' if len({r['arch_id'] for r in again}) > 2 else ''})")
+                       f"(other chips; kept {', '.join(kept[:2])}{', ...' if len(kept) > 2 else ''})")
         records = [r for r in records if first_of[(r["arch_id"], r["seed"])] == r["key"]]
     return RecordSet(records=records, cohort=chosen, paths=[str(p) for p in paths], bad_lines=bad, dropped=dropped)
 
@@ -306,7 +306,7 @@ def fitted_records(sur: Surrogate, root: str | Path = ".") -> RecordSet:
     if missing:
         raise SurrogateError(f"{len(missing)} of the {len(chosen)} records the surrogate was fitted on are missing "
                              f"from {', '.join(rs.paths)}")
-    return replace(rs, records=[r for r in rs.records if r["key"] in chosen])
+    return rs
 
 
 def per_architecture(records: Sequence[dict[str, Any]], drift_time: float) -> list[tuple[ArchSpec, dict[str, float],
