@@ -79,6 +79,7 @@ def search(
                                   progress=vbar, device=request.resolved_device())
         summary["verified"] = [v.to_dict() for v in verified.items]
         summary["records_appended"] = verified.records_path
+        summary["verify_notes"] = verified.notes
     if json_out:
         print_json(summary)
         return
@@ -126,7 +127,9 @@ def _print_verified(verified: Any) -> None:
     con = Console()
     con.print(t)
     if verified.records_path:
-        con.print(f"appended {len(verified.items)} measurement(s) to {verified.records_path}")
+        con.print(f"appended {verified.appended} of {len(verified.items)} measurement(s) to {verified.records_path}")
+    for note in verified.notes:
+        con.print(f"note: {note}")
 
 
 @app.command("register")

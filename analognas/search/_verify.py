@@ -181,6 +181,7 @@ def verify_run(
     """
     from analognas.analog import DriftEvalConfig, get_recipe
     from analognas.surrogate import (
+        Cohort,
         MeasureProtocol,
         PipelineEvaluator,
         RecordStore,
@@ -221,16 +222,31 @@ def verify_run(
     have = store.keys()
     protocol = MeasureProtocol(dataset, fid, recipe, drift, seed, data_dir, device)
     evaluator = PipelineEvaluator(r.space, store=CheckpointStore(cache_dir), progress=progress)
+    planned = Cohort.of({
+        "space": {"name": r.space.name, "fingerprint": r.space.fingerprint}, "dataset": {"name": dataset},
+        "fidelity_name": fid.name, "fidelity_hash": fid.hash(), "recipe_name": recipe.name,
+        "recipe_hash": recipe.hash(), "drift": drift.to_dict(), "drift_hash": drift.hash(),
+    })
+    earlier = earlier_records(store.read().records, planned, seed, sur.drift_time) if path.exists() else {}
     items, appended = [], 0
     for cand in cands:
         assert cand.spec is not None
-        measured = evaluator.evaluate(cand.spec, protocol)
-        key = measured.key
-        if key not in have:
-            store.append(measured.to_dict())
-            have.add(key)
-            appended += 1
-        rec = measured.to_dict()
+        if cand.arch_id in earlier:
+            # a refit keeps an architecture's first record per training seed (load_records), so a
+            # second measurement on other chips would be appended and then ignored: report the
+            # record that counts, and spend no training on one that would not
+            rec = earlier[cand.arch_id]
+            key = rec["key"]
+            notes.append(f"{cand.arch_id} seed {seed}: measured before as record {key} (chip seed "
+                         f"{(rec.get('drift') or {}).get('seed')}); reported, not measured again")
+        else:
+            measured = evaluator.evaluate(cand.spec, protocol)
+            key = measured.key
+            if key not in have:
+                store.append(measured.to_dict())
+                have.add(key)
+                appended += 1
+            rec = measured.to_dict()
         targets = record_targets(rec, sur.drift_time)
         if isinstance(targets, str):
             raise ConfigError(f"{cand.arch_id}: measurement unusable ({targets})")
@@ -248,7 +264,7 @@ def verify_run(
                 tiles=int(rec["tiles"]),
                 wall_seconds=float(rec["wall_seconds"]),
                 record_key=key,
-                cached=bool(rec["cached"].get("hwa")),
+                cached=cand.arch_id in earlier or bool(rec["cached"].get("hwa")),
             )
         )
     previous = []
@@ -263,6 +279,23 @@ def verify_run(
     merged = [p for p in previous if p.get("record_key") not in keys] + [v.to_dict() for v in items]
     write_json_atomic(r.folder.verified_file, {"run": r.name, "records": str(path), "items": merged})
     return VerifyResult(items, str(path), r.folder.path, appended, notes)
+
+
+def earlier_records(records: list[dict[str, Any]], cohort: Any, seed: int, drift_time: float) -> dict[str, dict]:
+    """Per architecture, the record of training seed `seed` in `cohort` that a fit keeps:
+    the first whose targets at `drift_time` are usable, as ``load_records`` chooses."""
+    from analognas.surrogate import Cohort, record_targets
+
+    first: dict[str, dict] = {}
+    for rec in records:
+        try:
+            if rec.get("seed") != seed or rec.get("arch_id") in first or Cohort.of(rec) != cohort:
+                continue
+        except (KeyError, TypeError, AttributeError):
+            continue  # a malformed record is load_records' to report, not verify's
+        if not isinstance(record_targets(rec, drift_time), str):
+            first[rec["arch_id"]] = rec
+    return first
 
 
 def refit_path(path: Path) -> Path:
