@@ -31,6 +31,7 @@ negated feature).
 Usage::
 
     python benchmarks/fidelity_study.py [--panel 20] [--seeds 0,1] [--only quick] [--device auto]
+        [--archs resnet32,T500] [--order cheap]
     python benchmarks/fidelity_study.py --report
 """
 
@@ -75,6 +76,44 @@ def panel(n: int) -> list:  # -> list[ArchSpec]
     return fixed + rest
 
 
+class PanelError(ValueError):
+    """A panel selection that names no panel member."""
+
+
+def select(specs: list, archs: str | None, order: str, rows: list[dict]) -> list:
+    """The panel members to measure, in the order to measure them. ``archs`` (ids or names,
+    comma-separated) splits the panel between processes or machines that share the output
+    file; ``order="cheap"`` measures first the architectures whose recorded rows cost the
+    fewest CPU-seconds (at ``quick`` where measured, else at any fidelity; unmeasured ones
+    last), so that a reference fidelity costing hours per record covers as many
+    architectures as the time allows before it covers the expensive ones."""
+    if archs:
+        wanted = [a.strip() for a in archs.split(",") if a.strip()]
+        known = {k: sp for sp in specs for k in (sp.arch_id, sp.label)}
+        unknown = [a for a in wanted if a not in known]
+        if unknown:
+            raise PanelError(f"--archs: {', '.join(unknown)} not in the panel (ids or names: "
+                             f"{', '.join(sp.label for sp in specs)})")
+        ids = {known[a].arch_id for a in wanted}
+        specs = [sp for sp in specs if sp.arch_id in ids]
+    if order == "cheap":
+        def seconds(r: dict) -> float | None:
+            # rows since 2026-12-03 carry each training's full time, cached or resumed;
+            # older rows only their own CPU-seconds, which a cached checkpoint shortened
+            if "eval_seconds" in r:
+                return sum(r["train_seconds"].values()) + r["eval_seconds"]
+            return None if any((r.get("cached") or {}).values()) else r["cpu_seconds"]
+
+        def cost(sp) -> float:
+            mine = [(r["fidelity"], seconds(r)) for r in rows if r["arch_id"] == sp.arch_id]
+            mine = [(f, s) for f, s in mine if s is not None]
+            pick = [s for f, s in mine if f == "quick"] or [s for _, s in mine]
+            return sum(pick) / len(pick) if pick else math.inf
+
+        specs = sorted(specs, key=cost)  # stable: ties keep the panel's order
+    return specs
+
+
 def measure(args: argparse.Namespace) -> None:
     from analognas._device import resolve_device
     from analognas.analog import DriftEvalConfig, get_recipe, weight_noise_sensitivity
@@ -82,19 +121,15 @@ def measure(args: argparse.Namespace) -> None:
     from analognas.training import DATA_SEED, CheckpointStore, ensure_fp32, evaluate_architecture
 
     out = Path(args.out)
-    done = set()
-    if out.exists():
-        for line in out.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                done.add((r["arch_id"], r["fidelity"], r["seed"]))
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()] if out.exists() else []
+    done = {(r["arch_id"], r["fidelity"], r["seed"]) for r in rows}
+    specs = select(panel(args.panel), getattr(args, "archs", None), getattr(args, "order", "panel"), rows)
     fids = candidates()
     names = [args.only] if args.only else list(fids)
     recipe = get_recipe("hwa-v2")
     drift = DriftEvalConfig(times=(1.0, 3600.0, ONE_DAY, ONE_MONTH), repeats=args.repeats)
     store = CheckpointStore(args.cache_dir)
     device = resolve_device(args.device)
-    specs = panel(args.panel)
     seeds = [int(s) for s in args.seeds.split(",")]
     for name in names:
         fid = fids[name]
@@ -317,6 +352,9 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=8)
     ap.add_argument("--only", default=None, help="measure one fidelity only (split the study over machines)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--archs", default=None, help="measure these panel members only (ids or names, comma-separated)")
+    ap.add_argument("--order", choices=("panel", "cheap"), default="panel",
+                    help="cheap: the architectures whose recorded rows cost least first")
     ap.add_argument("--cache-dir", default=str(ROOT / "benchmarks/results/fidelity-cache"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/fidelity-study.jsonl"))
     ap.add_argument("--report", action="store_true")
@@ -326,8 +364,12 @@ def main() -> int:
         return 2
     if args.report:
         report(args)
-    else:
+        return 0
+    try:
         measure(args)
+    except PanelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

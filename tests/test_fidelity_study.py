@@ -107,3 +107,28 @@ def test_noise_decomposition_separates_chips_from_training(study, capsys) -> Non
     spread = float(np.std([63.0, 70.0, 80.0], ddof=1))
     assert f"| f | 1 day | 3 | {rms_se:.2f} | {sd:.2f} | {training:.2f} | {spread:.2f} |" in out
     assert "| g |" not in out  # one seed: nothing to decompose
+
+
+def test_select_splits_the_panel_by_name_or_id_and_orders_it_by_recorded_cost(study, monkeypatch, capsys) -> None:
+    specs = [ArchSpec(8, 3, (StageSpec(w, 1),), name=f"w{w}") for w in (4, 8, 12, 16)]
+    a, b, c, d = specs
+    rows = [
+        # split rows count their full training and drift time, cached or not
+        {"arch_id": a.arch_id, "fidelity": "quick", "cpu_seconds": 5.0, "cached": {"fp32": True},
+         "train_seconds": {"fp32": 300.0, "hwa": 100.0}, "eval_seconds": 100.0},
+        # an older row shortened by a cached checkpoint says nothing about cost: ignored
+        {"arch_id": b.arch_id, "fidelity": "quick", "cpu_seconds": 1.0, "cached": {"fp32": True}},
+        {"arch_id": b.arch_id, "fidelity": "quick-2ep", "cpu_seconds": 900.0, "cached": {}},
+        {"arch_id": c.arch_id, "fidelity": "quick", "cpu_seconds": 200.0, "cached": {}},
+        {"arch_id": c.arch_id, "fidelity": "standard", "cpu_seconds": 9000.0, "cached": {}},  # quick wins
+    ]
+    assert [s.label for s in study.select(specs, None, "cheap", rows)] == ["w12", "w4", "w8", "w16"]
+    assert study.select(specs, None, "panel", rows) == specs
+    assert study.select(specs, f"w16,{a.arch_id}", "panel", rows) == [a, d]  # the panel's order
+    with pytest.raises(study.PanelError, match="--archs: nope not in the panel"):
+        study.select(specs, "w4,nope", "panel", rows)
+    monkeypatch.setattr(study, "panel", lambda n: specs)
+    monkeypatch.setattr("sys.argv", ["fidelity_study.py", "--archs", "nope", "--out", "/nonexistent/x.jsonl"])
+    assert study.main() == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --archs: nope")
