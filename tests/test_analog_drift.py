@@ -157,3 +157,32 @@ def test_noise_bank_windows_are_iid_and_reproducible() -> None:
     fresh = NoiseSource(torch.Generator().manual_seed(3), reuse=1)
     b, c = fresh.standard_normal(1000), fresh.standard_normal(1000)
     assert not torch.equal(b, c)
+
+
+def test_images_per_chip_reads_each_chip_on_its_own_seeded_subset() -> None:
+    """Each chip is read on its own subset (the same at every time of that chip), which is
+    what the whole-set reading of that chip gives on those images; the setting joins the
+    hash only when it is set, so older drift rows and records keep their keys."""
+    from analognas.data import Split
+    from analognas.training import drift_curve
+
+    model, x, y = _model()
+    assert DriftEvalConfig().hash() == "bfe8802417fb"  # the hash every committed row was keyed by
+    cfg = DriftEvalConfig(times=(1.0, 86400.0), repeats=3, seed=5, images_per_chip=16)
+    assert cfg.hash() != DriftEvalConfig(times=cfg.times, repeats=3, seed=5).hash()
+    assert DriftEvalConfig.from_dict(cfg.to_dict()) == cfg
+    picks = [cfg.chip_images(r, len(x)) for r in range(3)]
+    assert all(len(p) == 16 == len(set(p)) and p == sorted(p) for p in picks)
+    assert picks[0] != picks[1] != picks[2] and picks[0] == cfg.chip_images(0, len(x))  # seeded per chip
+    assert cfg.chip_images(0, 16) is None and DriftEvalConfig().chip_images(0, 64) is None
+    sub = drift_accuracy(model, cfg, x, y)
+    for r, pick in enumerate(picks):  # chip r alone, on exactly its images, through the whole-set path
+        whole = DriftEvalConfig(times=cfg.times, repeats=3, seed=5)
+        want = drift_accuracy(model, whole, x[pick], y[pick], repeats=[r])
+        assert sub.accuracy[r] == want.accuracy[0]
+    curve = drift_curve(model, Split(x, y), cfg, batch_size=256)  # the pipeline's path agrees
+    assert [tuple(round(v / 100, 9) for v in row) for row in curve.per_repeat] == \
+        [tuple(round(v, 9) for v in row) for row in sub.accuracy]
+    for bad in (0, -3, True, 2.5):
+        with pytest.raises(ConfigError, match="images_per_chip must be an integer >= 1 or None"):
+            DriftEvalConfig(images_per_chip=bad)

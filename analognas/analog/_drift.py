@@ -19,7 +19,6 @@ seeded the same way.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -33,14 +32,8 @@ from analognas.analog._drift_config import Compensation, DriftEvalConfig
 from analognas.analog._layers import AnalogConv2d, AnalogLinear, is_analog
 from analognas.analog._noise import NoiseSource
 from analognas.analog._periphery import FastTile, Periphery
-from analognas.analog._plain import stable_hash
+from analognas.analog._plain import derive_seed, stable_hash
 from analognas.analog._tile_forward import AnalogState, ProgrammedTiles, columnwise
-
-
-def derive_seed(*parts: object) -> int:
-    """63-bit seed from any printable parts (stable across runs and platforms)."""
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
 def make_noise_model(cfg: DriftEvalConfig):  # -> PCMLikeNoiseModel
@@ -353,14 +346,16 @@ def drift_accuracy(
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     rows = []
     for r in repeats if repeats is not None else range(cfg.repeats):
+        pick = cfg.chip_images(r, len(x))
+        xs, ys = (x, y) if pick is None else (x[pick], y[pick])
         with analog_inference(model, cfg, repeat=r) as session:
             row = []
             for t in cfg.times:
                 session.drift_to(t)
                 correct = 0
-                for k in range(0, len(x), batch_size):
-                    logits = model(x[k : k + batch_size])
-                    correct += int((logits.argmax(1) == y[k : k + batch_size]).sum())
-                row.append(correct / len(x))
+                for k in range(0, len(xs), batch_size):
+                    logits = model(xs[k : k + batch_size])
+                    correct += int((logits.argmax(1) == ys[k : k + batch_size]).sum())
+                row.append(correct / len(xs))
             rows.append(tuple(row))
     return DriftResult(stable_hash(cfg.to_dict()), cfg.times, tuple(rows))

@@ -27,6 +27,12 @@ def stable_hash(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def derive_seed(*parts: object) -> int:
+    """63-bit seed from any printable parts (stable across runs and platforms)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
 def _to_plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {

@@ -19,6 +19,7 @@ from analognas.cli._options import ProtocolOptions, protocol_options
 from analognas.cli._progress import ProgressBar
 from analognas.cli._train import (
     CompOpt,
+    ImagesOpt,
     JsonOpt,
     QuietOpt,
     RepeatsOpt,
@@ -57,6 +58,7 @@ def collect(
     space: Annotated[str, typer.Option(help="Search-space file or name, e.g. search_spaces/resnet_like.toml.")],
     n: Annotated[int, typer.Option("--n", help="Architectures to measure (the design's first n).")] = 200,
     repeats: RepeatsOpt = 8,
+    images_per_chip: ImagesOpt = None,
     design_seed: Annotated[int, typer.Option(
         help="Seed of the design (which architectures); --seed trains and programs them, so --seed 1 --n 30 "
              "measures a second training seed of the first 30.")] = 0,
@@ -87,7 +89,7 @@ def collect(
     with ProgressBar(quiet or json_out, "records") as bar:
         result = run_collect(sp, n=n, fidelity=fid, dataset=opts.dataset, recipe=opts.recipe, repeats=repeats,
                              compensation=compensation, seed=opts.seed, design_seed=design_seed, records=records,
-                             workers=workers,
+                             images_per_chip=images_per_chip, workers=workers,
                              data_dir=opts.data_dir, cache_dir=opts.cache_dir, retry_failed=retry_failed,
                              progress=bar.collect_event, device=dev, storage=storage,
                              queue=_queue_settings(storage, grace_seconds, queue))

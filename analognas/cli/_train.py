@@ -11,6 +11,8 @@ from analognas.cli._app import app, print_json
 from analognas.cli._options import ProtocolOptions, protocol_options
 
 RepeatsOpt = Annotated[int, typer.Option(help="Independent PCM programmings to average.")]
+ImagesOpt = Annotated[int | None, typer.Option(
+    help="Test images each programming is read on, drawn anew per chip (default: the whole test set).")]
 CompOpt = Annotated[str | None, typer.Option(help="Drift compensation: global, exact-reference or none.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -29,12 +31,13 @@ def _modes(text: str) -> tuple[str, ...]:
     return ("fp32", *dict.fromkeys(modes))
 
 
-def _drift_config(times: list[str] | None, repeats: int, compensation: str | None, seed: int):
+def _drift_config(times: list[str] | None, repeats: int, compensation: str | None, seed: int,
+                  images_per_chip: int | None = None):
     from analognas.analog import DriftEvalConfig
     from analognas.training import DEFAULT_TIMES, parse_time
 
     parsed = tuple(parse_time(t) for t in times) if times else DEFAULT_TIMES
-    kwargs: dict[str, Any] = {"times": parsed, "repeats": repeats, "seed": seed}
+    kwargs: dict[str, Any] = {"times": parsed, "repeats": repeats, "seed": seed, "images_per_chip": images_per_chip}
     if compensation is not None:
         kwargs["compensation"] = compensation
     return DriftEvalConfig(**kwargs), parsed
@@ -81,6 +84,7 @@ def evaluate(
         list[str] | None, typer.Option(help="Time after programming: 1e5, 86400, 1h, 1d, 1mo (repeatable).")
     ] = None,
     repeats: RepeatsOpt = 5,
+    images_per_chip: ImagesOpt = None,
     compensation: CompOpt = None,
     modes: ModesOpt = "hwa,direct",
     opts: ProtocolOptions = None,  # type: ignore[assignment]  # filled in by @protocol_options
@@ -94,7 +98,7 @@ def evaluate(
 
     dev = opts.resolved_device()
     spec = resolve_spec(arch)
-    drift_cfg, times = _drift_config(drift, repeats, compensation, opts.seed)
+    drift_cfg, times = _drift_config(drift, repeats, compensation, opts.seed, images_per_chip)
     common = opts.common()
     with ProgressBar(quiet or json_out) as bar:
         ev = evaluate_architecture(
@@ -149,6 +153,7 @@ def compare(
     out: Annotated[Path | None, typer.Option(help="HTML plot path (default runs/compare/NAMES-FIDELITY.html).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
     repeats: RepeatsOpt = 5,
+    images_per_chip: ImagesOpt = None,
     compensation: CompOpt = None,
     modes: ModesOpt = "hwa,direct",
     opts: ProtocolOptions = None,  # type: ignore[assignment]  # filled in by @protocol_options
@@ -166,7 +171,7 @@ def compare(
     from analognas.viz import compare_report
 
     dev = opts.resolved_device()
-    drift_cfg, _ = _drift_config(None, repeats, compensation, opts.seed)
+    drift_cfg, _ = _drift_config(None, repeats, compensation, opts.seed, images_per_chip)
     with ProgressBar(quiet or json_out) as bar:
         report = compare_report(archs, out=out, force=force, seeds=seeds, baseline=baseline, seed=opts.seed,
                                 drift=drift_cfg, data_dir=opts.data_dir, store=opts.store(), progress=bar,

@@ -7,7 +7,7 @@ nondeterministic across platforms) and makes every epoch reproducible from one g
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,13 @@ class Split:
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
+
+    def subset(self, indices: Sequence[int] | None) -> Split:
+        """The images at ``indices`` (in that order); ``None`` is the split itself."""
+        if indices is None:
+            return self
+        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        return Split(self.x[idx], self.y[idx])
 
 
 @dataclass(frozen=True, eq=False)

@@ -57,6 +57,7 @@ def plan_collection(
     seed: int = 0,
     design_seed: int = 0,
     records: str | Path | None = None,
+    images_per_chip: int | None = None,
     data_dir: str | None = None,
     cache_dir: str | Path | None = None,
     retry_failed: bool = False,
@@ -71,7 +72,7 @@ def plan_collection(
     from analognas.training import with_avm_times
 
     rec = get_recipe(recipe)
-    kwargs: dict[str, Any] = {"repeats": repeats, "seed": seed}
+    kwargs: dict[str, Any] = {"repeats": repeats, "seed": seed, "images_per_chip": images_per_chip}
     if compensation is not None:
         kwargs["compensation"] = compensation
     drift = with_avm_times(DriftEvalConfig(**kwargs))
@@ -100,6 +101,7 @@ def collect(
     seed: int = 0,
     design_seed: int = 0,
     records: str | Path | None = None,
+    images_per_chip: int | None = None,
     workers: int = 1,
     data_dir: str | None = None,
     cache_dir: str | Path | None = None,
@@ -121,7 +123,7 @@ def collect(
         raise SurrogateError("--storage runs one worker per process: start more processes (or machines) instead")
     plan, design = plan_collection(space, n=n, fidelity=fidelity, dataset=dataset, recipe=recipe, repeats=repeats,
                                    compensation=compensation, seed=seed, design_seed=design_seed, records=records,
-                                   data_dir=data_dir,
+                                   images_per_chip=images_per_chip, data_dir=data_dir,
                                    cache_dir=cache_dir, retry_failed=retry_failed, bins=bins, device=device)
     store, fstore = RecordStore(plan.records), RecordStore(failed_path(plan.records))
     _check_one_protocol(store, plan)

@@ -206,10 +206,11 @@ def drift_curve(
                 progress(done, total, f"{label} programming {r + 1}/{cfg.repeats} (stored)")
             continue
         row = []
+        chip_test = test.subset(cfg.chip_images(r, len(test)))
         with analog_inference(model, cfg, repeat=r) as session:
             for t in cfg.times:
                 session.drift_to(t)
-                row.append(accuracy(model, test, batch_size))
+                row.append(accuracy(model, chip_test, batch_size))
                 done += 1
                 if progress is not None:
                     progress(done, total, f"{label} t={t:g}s programming {r + 1}/{cfg.repeats}")
