@@ -253,6 +253,7 @@ def report(args: argparse.Namespace) -> None:
         print(f"\n{line}")
     print("\n" + choose(scores))
     noise_report(by)
+    ceiling_report(by)
     probe_report(by, ref)
 
 
@@ -285,6 +286,63 @@ def noise_report(by: dict) -> None:
             train = math.sqrt(max(0.0, sd_seed**2 - se**2))
             spread = float(np.std([(a["mean"][at(a)] + b["mean"][at(b)]) / 2 for a, b in pairs], ddof=1))
             print(f"| {name} | {label} | {len(pairs)} | {se:.2f} | {sd_seed:.2f} | {train:.2f} | {spread:.2f} |")
+
+
+DESIGNS = ((1, 8, None), (1, 40, 1000), (2, 8, None), (2, 40, 1000), (4, 8, None))
+"""(training seeds, chips, test images per chip or None for the whole set) of the target
+records the ceiling is computed for; 40 chips of 1,000 images cost about what 8 chips of
+the 5,000-image ``quick`` test set cost (``benchmarks/chip_budget.py``)."""
+CEILING_DRAWS = 500
+
+
+def ceiling_report(by: dict) -> None:
+    """The highest Kendall tau a surrogate can reach against targets measured one way:
+    that of a perfect predictor of each architecture's expected accuracy, when the target
+    carries the measured noise of its design. Per architecture the truth is taken as its
+    two-seed mean; the chip variance is its own (mean over its records of the variance
+    between programmings, which differs a hundredfold between fragile and robust nets);
+    the training variance is the pooled one of ``noise_report``; a chip reading a random
+    subset of the test set adds the finite-population binomial variance. Averaged over
+    ``CEILING_DRAWS`` seeded draws. The two-seed mean still holds some noise, which widens
+    the truth's spread a little, so the ceiling is if anything optimistic. A CV tau target
+    above the ceiling of the records' design cannot be met by any surrogate."""
+    import numpy as np
+    from scipy.stats import kendalltau
+
+    rows = []
+    for name, archs in by.items():
+        fid = candidates().get(name)
+        n_test = (fid.test_size if fid is not None and fid.test_size else 10000)
+        seeds = sorted({s for d in archs.values() for s in d})[:2]
+        paired = {a: (d[seeds[0]], d[seeds[1]]) for a, d in archs.items() if len(seeds) == 2 and set(seeds) <= set(d)}
+        for label, t in (("1 day", ONE_DAY), ("1 month", ONE_MONTH)):
+            recs = {a: p for a, p in paired.items() if all(t in r["times"] and len(r["per_repeat"]) > 1 for r in p)}
+            if len(recs) < 5:
+                continue
+            at = lambda r, t=t: r["times"].index(t)
+            truth = np.array([np.mean([r["mean"][at(r)] for r in p]) for p in recs.values()])
+            chip_var = np.array([np.mean([np.var([c[at(r)] for c in r["per_repeat"]], ddof=1) for r in p])
+                                 for p in recs.values()])
+            chips = np.mean([len(r["per_repeat"]) for p in recs.values() for r in p])
+            diffs = [p[0]["mean"][at(p[0])] - p[1]["mean"][at(p[1])] for p in recs.values()]
+            train_var = max(0.0, float(np.var(diffs, ddof=1)) / 2 - float(np.mean(chip_var)) / chips)
+            q = np.clip(truth / 100, 0, 1)
+            cells = []
+            for k, m, images in DESIGNS:
+                img_var = 0.0 if images is None or images >= n_test else \
+                    1e4 * q * (1 - q) / images * (n_test - images) / (n_test - 1)
+                sd = np.sqrt(train_var / k + (chip_var + img_var) / (m * k))
+                rng = np.random.default_rng(0)
+                taus = [kendalltau(truth, truth + rng.normal(0.0, sd)).statistic for _ in range(CEILING_DRAWS)]
+                cells.append(f"{np.mean(taus):.3f}")
+            rows.append(f"| {name} | {label} | {len(recs)} | {math.sqrt(train_var):.2f} | " + " | ".join(cells) + " |")
+    if not rows:
+        return
+    print("\n| fidelity | drift time | archs | training sd | " + " | ".join(
+        f"{k} seed{'s' if k > 1 else ''} x {m} chips ({'whole set' if i is None else f'{i:,} images'})"
+        for k, m, i in DESIGNS) + " |")
+    print("|---|---|---:|---:|" + "---:|" * len(DESIGNS))
+    print("\n".join(rows))
 
 
 TAU_SLACK = 0.05  # a convention: a cheaper record buys more records, worth this much tau

@@ -132,3 +132,31 @@ def test_select_splits_the_panel_by_name_or_id_and_orders_it_by_recorded_cost(st
     assert study.main() == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: --archs: nope")
+
+
+def test_noise_ceiling_is_one_without_noise_and_rises_with_seeds_and_chips(study, capsys) -> None:
+    """Noise-free records rank perfectly; noisy ones (chips differing by 8 points, seeds
+    by 1.5) cap the tau a perfect predictor reaches, less so with more seeds or chips."""
+    times = [1.0, 3600.0, 86400.0, 2592000.0]
+    rng = np.random.default_rng(1)
+
+    def by(chip_sd: float, seed_shift: float) -> dict:
+        out = {}
+        for i in range(12):
+            level = 60.0 + 2.0 * i
+            out[f"a{i}"] = {s: {"times": times, "mean": [level + s * seed_shift * (-1) ** i] * 4,
+                                "per_repeat": [[level + c] * 4 for c in rng.normal(0, chip_sd, 8)]}
+                            for s in (0, 1)}
+        return {"quick": out}
+
+    study.ceiling_report(by(0.0, 0.0))
+    clean = capsys.readouterr().out
+    assert "| quick | 1 day | 12 | 0.00 | 1.000 | " in clean  # the binomial of 1,000 images still shows
+    study.ceiling_report(by(8.0, 1.5))
+    noisy = capsys.readouterr().out.splitlines()
+    row = next(line for line in noisy if line.startswith("| quick | 1 day |"))
+    one8, one40, two8, two40, four8 = (float(c) for c in row.strip("| ").split(" | ")[4:])
+    assert one8 < one40 < two40 and one8 < two8 < four8 < 1.0
+    assert "1 seed x 40 chips (1,000 images)" in noisy[1]
+    study.ceiling_report({"quick": {"a0": {0: {"times": times, "mean": [1.0] * 4, "per_repeat": [[1.0] * 4] * 2}}}})
+    assert capsys.readouterr().out == ""  # one seed of one network: nothing to say
