@@ -191,3 +191,22 @@ def test_v2_records_never_join_a_v1_record_file(tmp_path: Path) -> None:
     lines = res.output.strip().splitlines()
     assert res.exit_code == 2 and len(lines) == 1 and "holds protocol-v1 records" in lines[0], res.output
     assert records.read_bytes() == before
+
+
+def test_collection_reads_many_chips_on_test_subsets_by_default() -> None:
+    """The default reading is 40 chips of 1,000 images each (drawn per chip); where the
+    fidelity's test set is no larger, every chip reads all of it and the settings say so,
+    so the committed v1 records (1,000 test images, 3 chips) keep their keys."""
+    from analognas.analog import DriftEvalConfig
+    from analognas.surrogate import plan_collection
+    from analognas.training import get_fidelity
+
+    space = load_space("resnet_like")
+    plan, _ = plan_collection(space, n=2, fidelity=get_fidelity("quick"))
+    drift = DriftEvalConfig.from_dict(plan.drift)
+    assert (drift.repeats, drift.images_per_chip) == (40, 1000)
+    low, _ = plan_collection(space, n=2, fidelity=get_fidelity("low"), recipe="hwa-v1", repeats=3)
+    assert "images_per_chip" not in low.drift and low.drift["repeats"] == 3
+    v1 = {json.loads(line)["key"] for line in (REPO / "surrogates/records/resnet_like-fashion-mnist-low.jsonl")
+          .read_text().splitlines() if line.strip()}
+    assert {k for k, _ in low.items} <= v1  # the design's first points, already measured

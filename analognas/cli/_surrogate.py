@@ -57,8 +57,10 @@ def _queue_settings(storage: str | None, grace: float, name: str):  # type: igno
 def collect(
     space: Annotated[str, typer.Option(help="Search-space file or name, e.g. search_spaces/resnet_like.toml.")],
     n: Annotated[int, typer.Option("--n", help="Architectures to measure (the design's first n).")] = 200,
-    repeats: RepeatsOpt = 8,
-    images_per_chip: ImagesOpt = None,
+    repeats: RepeatsOpt = 40,
+    images_per_chip: Annotated[int, typer.Option(
+        help="Test images each programming reads, drawn anew per chip; at least the test set's size reads all"
+             " of it.")] = 1000,
     design_seed: Annotated[int, typer.Option(
         help="Seed of the design (which architectures); --seed trains and programs them, so --seed 1 --n 30 "
              "measures a second training seed of the first 30.")] = 0,

@@ -45,6 +45,14 @@ if TYPE_CHECKING:
 from analognas.surrogate._measure import POLL_SECONDS, WORKER_ENV, CollectEvent, CollectPlan, CollectResult, _Measurer
 
 
+COLLECT_CHIPS = 40
+COLLECT_IMAGES_PER_CHIP = 1000
+"""A collection's drift reading: 40 programmings of 1,000 test images each (drawn anew per
+chip) cost what 8 programmings of ``quick``'s 5,000-image test set cost, and at ``quick``
+chips differ by far more than test subsets do, so a record's standard error is 1.7-2.1x
+lower at the same CPU time (``benchmarks/chip_budget.py``; README, fidelity study)."""
+
+
 def plan_collection(
     space: SearchSpace,
     *,
@@ -52,12 +60,12 @@ def plan_collection(
     fidelity: Fidelity,
     dataset: str = "fashion-mnist",
     recipe: str = "hwa-v2",
-    repeats: int = 8,
+    repeats: int = COLLECT_CHIPS,
     compensation: str | None = None,
     seed: int = 0,
     design_seed: int = 0,
     records: str | Path | None = None,
-    images_per_chip: int | None = None,
+    images_per_chip: int | None = COLLECT_IMAGES_PER_CHIP,
     data_dir: str | None = None,
     cache_dir: str | Path | None = None,
     retry_failed: bool = False,
@@ -72,6 +80,8 @@ def plan_collection(
     from analognas.training import with_avm_times
 
     rec = get_recipe(recipe)
+    if images_per_chip is not None and fidelity.test_size is not None and images_per_chip >= fidelity.test_size:
+        images_per_chip = None  # every chip reads the whole test set: say so (v1 records keep their keys)
     kwargs: dict[str, Any] = {"repeats": repeats, "seed": seed, "images_per_chip": images_per_chip}
     if compensation is not None:
         kwargs["compensation"] = compensation
@@ -96,12 +106,12 @@ def collect(
     fidelity: Fidelity,
     dataset: str = "fashion-mnist",
     recipe: str = "hwa-v2",
-    repeats: int = 8,
+    repeats: int = COLLECT_CHIPS,
     compensation: str | None = None,
     seed: int = 0,
     design_seed: int = 0,
     records: str | Path | None = None,
-    images_per_chip: int | None = None,
+    images_per_chip: int | None = COLLECT_IMAGES_PER_CHIP,
     workers: int = 1,
     data_dir: str | None = None,
     cache_dir: str | Path | None = None,
