@@ -19,7 +19,6 @@ from analognas.cli._options import ProtocolOptions, protocol_options
 from analognas.cli._progress import ProgressBar
 from analognas.cli._train import (
     CompOpt,
-    ImagesOpt,
     JsonOpt,
     QuietOpt,
     RepeatsOpt,

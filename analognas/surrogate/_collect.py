@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from analognas.training import Fidelity
 from analognas.surrogate._measure import POLL_SECONDS, WORKER_ENV, CollectEvent, CollectPlan, CollectResult, _Measurer
 
-
 COLLECT_CHIPS = 40
 COLLECT_IMAGES_PER_CHIP = 1000
 """A collection's drift reading: 40 programmings of 1,000 test images each (drawn anew per
