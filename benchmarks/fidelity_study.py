@@ -235,10 +235,11 @@ def report(args: argparse.Namespace) -> None:
         progs = ([prog(r, 0) for r in multi], [prog(r, 1) for r in multi])
         t_ref = _tau(*ref_day)
         # a row whose checkpoints came from the cache did not pay for its training
-        paid = [r for r in recs if not any((r.get("cached") or {}).values())] or recs
-        cpu = sum(r["cpu_seconds"] for r in paid) / len(paid)
+        paid = [r for r in recs if not any((r.get("cached") or {}).values())]
+        cpu = sum(r["cpu_seconds"] for r in paid or recs) / len(paid or recs)
+        cpu_text = f"{cpu:.0f}" if paid else "n/a (all cached)"
         print(f"| {name} | {len(archs)} | {_cell(*ref_day)} | {_cell(*ref_avm)} | {_cell(*seeds)} | "
-              f"{_cell(*progs, groups=[r['arch_id'] for r in multi])} | {cpu:.0f} |")
+              f"{_cell(*progs, groups=[r['arch_id'] for r in multi])} | {cpu_text} |")
         if name != "standard":
             scores[name] = (t_ref, cpu, len(common))
         # training seconds are those recorded with each checkpoint (a resumed or cached
