@@ -90,8 +90,10 @@ def measure(args: argparse.Namespace) -> list[dict]:
             secs = {"whole": [], "subset": []}
             for chip in range(args.repeats):
                 # chip `chip` of a repeats=N evaluation is repeat index `chip`: the same chip
-                # whichever reading; the readings alternate so both see the same machine load
-                for label, cfg in (("whole", whole), ("subset", subset)):
+                # whichever reading; the readings alternate, first one then the other, so
+                # both see the same machine load and neither always runs warm
+                order = (("whole", whole), ("subset", subset))
+                for label, cfg in order if chip % 2 == 0 else order[::-1]:
                     cfg = dataclasses.replace(cfg, repeats=chip + 1)
                     t0 = time.process_time()
                     curve = drift_curve(hwa, ds.test, cfg, fid.eval_batch_size, stored=_Only(chip))
@@ -115,8 +117,8 @@ def measure(args: argparse.Namespace) -> list[dict]:
                     "mean_subset": float(b.mean()), "chip_sd": sd_chip, "subset_minus_whole_sd": sd_img,
                     "binomial_sd": binomial, "cpu_s_per_chip_whole": c_whole, "cpu_s_per_chip_subset": c_sub,
                     "subset_chips_at_equal_cpu": m_sub, "se_whole": se_whole, "se_subset_equal_cpu": se_sub,
-                    "cpu_ratio_at_equal_se": (se_sub / se_whole) ** 2 * args.repeats * c_sub
-                    / (args.repeats * c_whole) if se_whole > 0 else math.nan,
+                    # se_sub is at the whole-set CPU already, and SE^2 falls as 1 / CPU
+                    "cpu_ratio_at_equal_se": (se_sub / se_whole) ** 2 if se_whole > 0 else math.nan,
                 }
                 out.append(row)
                 print(f"{name} s{seed} {t:g}s: chips sd {sd_chip:.2f}, subset-whole sd {sd_img:.2f} (binomial "

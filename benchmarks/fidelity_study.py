@@ -83,10 +83,11 @@ class PanelError(ValueError):
 def select(specs: list, archs: str | None, order: str, rows: list[dict]) -> list:
     """The panel members to measure, in the order to measure them. ``archs`` (ids or names,
     comma-separated) splits the panel between processes or machines that share the output
-    file; ``order="cheap"`` measures first the architectures whose recorded rows cost the
-    fewest CPU-seconds (at ``quick`` where measured, else at any fidelity; unmeasured ones
-    last), so that a reference fidelity costing hours per record covers as many
-    architectures as the time allows before it covers the expensive ones."""
+    file; ``order="cheap"`` measures first the architectures whose recorded rows took the
+    fewest seconds (at ``quick`` where measured, else at any fidelity; unmeasured ones
+    last; wall seconds of training and drift where a row has them, else its CPU-seconds),
+    so that a reference fidelity costing hours per record covers as many architectures as
+    the time allows before it covers the expensive ones."""
     if archs:
         wanted = [a.strip() for a in archs.split(",") if a.strip()]
         known = {k: sp for sp in specs for k in (sp.arch_id, sp.label)}
@@ -291,8 +292,9 @@ def noise_report(by: dict) -> None:
 
 DESIGNS = ((1, 8, None), (1, 40, 1000), (2, 8, None), (2, 40, 1000), (4, 8, None))
 """(training seeds, chips, test images per chip or None for the whole set) of the target
-records the ceiling is computed for; 40 chips of 1,000 images cost about what 8 chips of
-the 5,000-image ``quick`` test set cost (``benchmarks/chip_budget.py``)."""
+records the ceiling is computed for. 40 chips of 1,000 images cost about what 8 chips of
+the 5,000-image ``quick`` test set cost (``benchmarks/chip_budget.py``); at another
+fidelity the same designs cost otherwise (half at ``standard``'s 10,000 images)."""
 CEILING_DRAWS = 500
 
 

@@ -193,20 +193,44 @@ def test_v2_records_never_join_a_v1_record_file(tmp_path: Path) -> None:
     assert records.read_bytes() == before
 
 
-def test_collection_reads_many_chips_on_test_subsets_by_default() -> None:
-    """The default reading is 40 chips of 1,000 images each (drawn per chip); where the
-    fidelity's test set is no larger, every chip reads all of it and the settings say so,
-    so the committed v1 records (1,000 test images, 3 chips) keep their keys."""
-    from analognas.analog import DriftEvalConfig
+def test_collection_reads_many_chips_on_test_subsets_where_the_fidelity_subsamples() -> None:
+    """By default a fidelity reading a test subset (quick: 5,000 images) reads 40 chips of
+    1,000 images each, the cost of 8 whole-set chips; one reading the whole test set
+    (standard) reads 8 chips of all of it. ``--repeats`` alone reads the whole set, as
+    collections did before, so the committed v1 and agreement records keep their keys."""
     from analognas.surrogate import plan_collection
+    from analognas.surrogate._collect import resolve_reading
     from analognas.training import get_fidelity
 
+    quick, standard = get_fidelity("quick"), get_fidelity("standard")
+    assert resolve_reading(quick, None, None) == (40, 1000) and resolve_reading(standard, None, None) == (8, None)
+    assert resolve_reading(quick, 12, None) == (12, None) and resolve_reading(quick, None, 500) == (8, 500)
+    assert resolve_reading(quick, 10, 0) == (10, None) and resolve_reading(quick, 10, 5000) == (10, None)
+    assert resolve_reading(get_fidelity("low"), None, None) == (8, None)  # 1,000 test images: whole
     space = load_space("resnet_like")
-    plan, _ = plan_collection(space, n=2, fidelity=get_fidelity("quick"))
-    drift = DriftEvalConfig.from_dict(plan.drift)
-    assert (drift.repeats, drift.images_per_chip) == (40, 1000)
-    low, _ = plan_collection(space, n=2, fidelity=get_fidelity("low"), recipe="hwa-v1", repeats=3)
-    assert "images_per_chip" not in low.drift and low.drift["repeats"] == 3
-    v1 = {json.loads(line)["key"] for line in (REPO / "surrogates/records/resnet_like-fashion-mnist-low.jsonl")
-          .read_text().splitlines() if line.strip()}
-    assert {k for k, _ in low.items} <= v1  # the design's first points, already measured
+    for fid, extra, path in (
+        (get_fidelity("low"), {}, "resnet_like-fashion-mnist-low.jsonl"),
+        (get_fidelity("medium").with_overrides(train_size=6000, epochs=5, test_size=2000), {},
+         "resnet_like-fashion-mnist-agreement.jsonl"),
+    ):
+        plan, _ = plan_collection(space, n=2, fidelity=fid, recipe="hwa-v1", repeats=3, **extra)
+        assert "images_per_chip" not in plan.drift and plan.drift["repeats"] == 3
+        have = {json.loads(line)["key"] for line in (REPO / "surrogates/records" / path).read_text().splitlines()
+                if line.strip()}
+        assert {k for k, _ in plan.items} <= have  # the design's first points, already measured
+
+
+def test_a_collection_of_other_conditions_is_refused_by_a_one_cohort_file(tmp_path: Path) -> None:
+    """Appending records of other drift settings (here 4 chips, not 3) to a file would give
+    a fit two cohorts it cannot tell apart: one line, exit 2, the file untouched."""
+    records = tmp_path / "low.jsonl"
+    records.write_bytes((REPO / "surrogates/records/resnet_like-fashion-mnist-low.jsonl").read_bytes())
+    before = records.read_bytes()
+    res = runner.invoke(app, ["collect", "--space", "resnet_like", "--n", "1", "--fidelity", "low", "--recipe",
+                              "hwa-v1", "--repeats", "4", "--records", str(records), "--cache-dir",
+                              str(tmp_path / "c")])
+    assert_one_line_error(res, "holds records measured with drift settings repeats 3 (not 4)")
+    assert records.read_bytes() == before and not (tmp_path / "c").exists()
+    same = runner.invoke(app, ["collect", "--space", "resnet_like", "--n", "2", "--fidelity", "low", "--recipe",
+                               "hwa-v1", "--repeats", "3", "--records", str(records), "--json"])
+    assert same.exit_code == 0 and json.loads(same.stdout)["skipped"] == 2  # the same cohort resumes

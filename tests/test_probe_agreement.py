@@ -63,11 +63,17 @@ def test_fit_meta_and_markdown_carry_the_probe_figures(tmp_path) -> None:
     acc = [r["accuracy"]["mean"][2] for r in recs]
     rng = np.random.default_rng(0)
     _with_probe(recs, [-a + rng.normal(0, 1.0) for a in acc])
+    for r in recs:  # three programmings around each mean
+        r["accuracy"]["per_repeat"] = [[m + d for m in r["accuracy"]["mean"]] for d in (-1.0, 0.0, 1.0)]
     sur = fit_surrogate([write_records(tmp_path / "r.jsonl", recs)], folds=3, **FAST).surrogate
     meta = sur.meta["probe_agreement"]
     assert meta["n"] == 30 and 0.5 < meta["accuracy"] < 1.0
     text = markdown_report(sur)
     assert "Weight-noise probe" in text and f"{meta['accuracy']:.3f}" in text
+    ceiling = sur.meta["noise_ceiling"]["accuracy"]  # measured on every fit (one seed: chips only)
+    assert ceiling["n"] == 30 and not ceiling["includes_training"] and 0.5 < ceiling["kendall_tau"] <= 1.0
+    assert f"Noise ceiling: a perfect predictor of each architecture's expected value would reach Kendall τ " \
+           f"{ceiling['kendall_tau']:.3f}" in text and "chips only" in text
 
 
 def test_record_probe_is_the_recorded_setting(monkeypatch: pytest.MonkeyPatch) -> None:

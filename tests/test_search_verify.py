@@ -142,6 +142,12 @@ def test_verify_reports_the_record_a_refit_keeps_instead_of_measuring_again(
     planted = json.loads(records.read_text().splitlines()[0])
     key = record_key(best.arch_id, fid.hash(), recipe.hash(), drift.hash(), 3)
     planted.update(key=key, arch_id=best.arch_id, spec=best.spec.to_dict(include_name=False), seed=3)
+    from analognas.search._verify import earlier_records
+    from analognas.surrogate import Cohort
+
+    broken = {k: v for k, v in planted.items() if k != "spec"}  # a line load_records rejects
+    RecordStore(records).append(broken)
+    assert earlier_records([records], Cohort.of(planted), 3, 86400.0) == {}  # never reported as measured
     RecordStore(records).append(planted)
     lines_before = records.read_text().count("\n")
 

@@ -70,10 +70,13 @@ class DriftEvalConfig:
     """Test images each programming is read on: a random subset of the test set drawn
     anew for each chip (seeded by ``seed`` and the chip), the same subset at every time
     of that chip, so a chip's drift curve and AVM stay paired. ``None`` reads the whole
-    test set with every chip. Chips differ far more than test subsets do (quick, 1 day:
-    about 4.7 points between chips against a binomial 1.3 points at 1,000 images), so a
-    fixed evaluation budget spent on more chips with fewer images each gives a less
-    noisy record (``benchmarks/chip_budget.py``). Left out of the hash while ``None``."""
+    test set with every chip. Briefly trained networks (``quick``) differ between chips by
+    0.5 to 13 points (4.7 root mean square at 1 day) against about 1 point that a
+    1,000-image subset adds, so there a fixed evaluation budget spent on more chips with
+    fewer images each gives a less noisy record; converged networks (``standard``) differ
+    by 0.15-0.2 points and are better read whole (``benchmarks/chip_budget.py``). The
+    ``spread`` over chips then holds the subsets' sampling noise too. Left out of the
+    hash while ``None``."""
 
     def __post_init__(self) -> None:
         times = self.times

@@ -21,7 +21,6 @@ from analognas.cli._train import (
     CompOpt,
     JsonOpt,
     QuietOpt,
-    RepeatsOpt,
 )
 
 surrogate_app = typer.Typer(help="Fit, inspect and compare drift-accuracy surrogates.", no_args_is_help=True)
@@ -56,10 +55,12 @@ def _queue_settings(storage: str | None, grace: float, name: str):  # type: igno
 def collect(
     space: Annotated[str, typer.Option(help="Search-space file or name, e.g. search_spaces/resnet_like.toml.")],
     n: Annotated[int, typer.Option("--n", help="Architectures to measure (the design's first n).")] = 200,
-    repeats: RepeatsOpt = 40,
-    images_per_chip: Annotated[int, typer.Option(
-        help="Test images each programming reads, drawn anew per chip; at least the test set's size reads all"
-             " of it.")] = 1000,
+    repeats: Annotated[int | None, typer.Option(
+        help="Independent PCM programmings per record (default: 8 of the whole test set, or as many 1,000-image"
+             " chips as cost the same where the fidelity's test set is a subset: 40 at quick).")] = None,
+    images_per_chip: Annotated[int | None, typer.Option(
+        help="Test images each programming reads, drawn anew per chip; 0 reads the whole test set (the default"
+             " with --repeats alone).")] = None,
     design_seed: Annotated[int, typer.Option(
         help="Seed of the design (which architectures); --seed trains and programs them, so --seed 1 --n 30 "
              "measures a second training seed of the first 30.")] = 0,

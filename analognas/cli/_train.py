@@ -12,7 +12,7 @@ from analognas.cli._options import ProtocolOptions, protocol_options
 
 RepeatsOpt = Annotated[int, typer.Option(help="Independent PCM programmings to average.")]
 ImagesOpt = Annotated[int | None, typer.Option(
-    help="Test images each programming is read on, drawn anew per chip (default: the whole test set).")]
+    help="Test images each programming is read on, drawn anew per chip (default or 0: the whole test set).")]
 CompOpt = Annotated[str | None, typer.Option(help="Drift compensation: global, exact-reference or none.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -37,7 +37,8 @@ def _drift_config(times: list[str] | None, repeats: int, compensation: str | Non
     from analognas.training import DEFAULT_TIMES, parse_time
 
     parsed = tuple(parse_time(t) for t in times) if times else DEFAULT_TIMES
-    kwargs: dict[str, Any] = {"times": parsed, "repeats": repeats, "seed": seed, "images_per_chip": images_per_chip}
+    kwargs: dict[str, Any] = {"times": parsed, "repeats": repeats, "seed": seed,
+                              "images_per_chip": images_per_chip or None}  # 0: the whole test set
     if compensation is not None:
         kwargs["compensation"] = compensation
     return DriftEvalConfig(**kwargs), parsed

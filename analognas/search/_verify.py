@@ -227,7 +227,7 @@ def verify_run(
         "fidelity_name": fid.name, "fidelity_hash": fid.hash(), "recipe_name": recipe.name,
         "recipe_hash": recipe.hash(), "drift": drift.to_dict(), "drift_hash": drift.hash(),
     })
-    earlier = earlier_records(store.read().records, planned, seed, sur.drift_time) if path.exists() else {}
+    earlier = earlier_records([*refit_paths(sur), path], planned, seed, sur.drift_time)
     items, appended = [], 0
     for cand in cands:
         assert cand.spec is not None
@@ -281,21 +281,32 @@ def verify_run(
     return VerifyResult(items, str(path), r.folder.path, appended, notes)
 
 
-def earlier_records(records: list[dict[str, Any]], cohort: Any, seed: int, drift_time: float) -> dict[str, dict]:
-    """Per architecture, the record of training seed `seed` in `cohort` that a fit keeps:
-    the first whose targets at `drift_time` are usable, as ``load_records`` chooses."""
-    from analognas.surrogate import Cohort, record_targets
+def earlier_records(paths: list[Path], cohort: Any, seed: int, drift_time: float) -> dict[str, dict]:
+    """Per architecture, the record of training seed `seed` in `cohort` that a refit keeps:
+    read by ``load_records`` from the files a refit reads (bad lines, other cohorts and
+    later records of the same architecture and seed left out as it leaves them out)."""
+    from analognas.surrogate import Cohort, SurrogateError, load_records
 
-    first: dict[str, dict] = {}
-    for rec in records:
-        try:
-            if rec.get("seed") != seed or rec.get("arch_id") in first or Cohort.of(rec) != cohort:
-                continue
-        except (KeyError, TypeError, AttributeError):
-            continue  # a malformed record is load_records' to report, not verify's
-        if not isinstance(record_targets(rec, drift_time), str):
-            first[rec["arch_id"]] = rec
-    return first
+    files = list(dict.fromkeys(p for p in paths if p.is_file()))
+    if not files:
+        return {}
+    try:
+        rs = load_records(files, space=cohort.space_fingerprint, fidelity=cohort.fidelity_hash, drift_time=drift_time)
+    except SurrogateError:
+        return {}  # nothing usable yet: every winner is measured
+    return {r["arch_id"]: r for r in rs.records if r["seed"] == seed and Cohort.of(r) == cohort}
+
+
+def refit_paths(sur: Any) -> list[Path]:
+    """The record files a refit of `sur` reads, in order: those it was fitted on, then the
+    default file of its space, data set and fidelity (where ``--verify`` appends)."""
+    from analognas.surrogate import default_records_path
+
+    meta = sur.meta
+    paths = [Path(p) for p in meta.get("records", [])]
+    fid = meta.get("fidelity") or {}
+    own = default_records_path(sur.space_name, str(meta.get("dataset")), str(fid.get("name", "")))
+    return paths if own in paths else [*paths, own]
 
 
 def refit_path(path: Path) -> Path:
@@ -314,7 +325,7 @@ def refit_surrogate(surrogate: str | Path | None, extra_records: list[str | Path
     CV figures in the README) stays what it was, and the refit, being the most recently
     fitted surrogate of the space, is what later searches pick by default.
     """
-    from analognas.surrogate import default_records_path, default_surrogate_path, fit_surrogate, load_surrogate
+    from analognas.surrogate import default_surrogate_path, fit_surrogate, load_surrogate
     from analognas.surrogate import save_surrogate as _save
 
     if surrogate is not None and Path(str(surrogate)).exists():
@@ -325,9 +336,7 @@ def refit_surrogate(surrogate: str | Path | None, extra_records: list[str | Path
     sur = load_surrogate(path)
     meta = sur.meta
     paths = [Path(p) for p in meta.get("records", [])]
-    fid = meta.get("fidelity") or {}
-    own = default_records_path(sur.space_name, str(meta.get("dataset")), str(fid.get("name", "")))
-    for extra in [own, *(Path(p) for p in extra_records or [])]:
+    for extra in [*refit_paths(sur)[len(paths):], *(Path(p) for p in extra_records or [])]:
         if extra.exists() and extra not in paths:
             paths.append(extra)
     missing = [p for p in paths if not p.exists()]

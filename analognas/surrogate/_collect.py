@@ -44,12 +44,38 @@ if TYPE_CHECKING:
     from analognas.training import Fidelity
 from analognas.surrogate._measure import POLL_SECONDS, WORKER_ENV, CollectEvent, CollectPlan, CollectResult, _Measurer
 
-COLLECT_CHIPS = 40
-COLLECT_IMAGES_PER_CHIP = 1000
-"""A collection's drift reading: 40 programmings of 1,000 test images each (drawn anew per
-chip) cost what 8 programmings of ``quick``'s 5,000-image test set cost, and at ``quick``
-chips differ by far more than test subsets do, so a record's standard error is 1.7-2.1x
-lower at the same CPU time (``benchmarks/chip_budget.py``; README, fidelity study)."""
+BASE_CHIPS = 8
+SUBSET_IMAGES = 1000
+
+
+def default_reading(fidelity: Fidelity) -> tuple[int, int | None]:
+    """How a collection reads its chips unless told: (programmings, test images per chip).
+
+    A fidelity that reads a subset of the test set larger than ``SUBSET_IMAGES`` trains
+    briefly, and briefly trained networks differ between chips by 0.5 to 13 points, far
+    more than a 1,000-image subset adds (about 1 point): there as many 1,000-image chips
+    as cost what ``BASE_CHIPS`` whole-set chips cost (40 at ``quick``) give a record
+    1.7-2.1x less noise for the same CPU (``benchmarks/chip_budget.py``). A fidelity
+    reading the whole test set (``standard``, ``high``) trains to convergence, where chips
+    agree within 0.2 points and the whole set is as good or better: ``BASE_CHIPS`` of it.
+    """
+    n = fidelity.test_size
+    if n is None or n <= SUBSET_IMAGES:
+        return BASE_CHIPS, None
+    return BASE_CHIPS * n // SUBSET_IMAGES, SUBSET_IMAGES
+
+
+def resolve_reading(fidelity: Fidelity, repeats: int | None, images_per_chip: int | None) -> tuple[int, int | None]:
+    """The reading for the flags given: neither is ``default_reading``; ``repeats`` alone
+    reads the whole test set (as collections did before subsets); ``images_per_chip`` 0,
+    or at least the fidelity's test set, reads the whole set and says so (None), so the
+    records of such a collection keep their keys."""
+    if repeats is None and images_per_chip is None:
+        return default_reading(fidelity)
+    n = fidelity.test_size
+    if not images_per_chip or (n is not None and images_per_chip >= n):
+        images_per_chip = None
+    return (BASE_CHIPS if repeats is None else repeats), images_per_chip
 
 
 def plan_collection(
@@ -59,12 +85,12 @@ def plan_collection(
     fidelity: Fidelity,
     dataset: str = "fashion-mnist",
     recipe: str = "hwa-v2",
-    repeats: int = COLLECT_CHIPS,
+    repeats: int | None = None,
     compensation: str | None = None,
     seed: int = 0,
     design_seed: int = 0,
     records: str | Path | None = None,
-    images_per_chip: int | None = COLLECT_IMAGES_PER_CHIP,
+    images_per_chip: int | None = None,
     data_dir: str | None = None,
     cache_dir: str | Path | None = None,
     retry_failed: bool = False,
@@ -74,13 +100,15 @@ def plan_collection(
     """The design and the measuring settings (hashes fixed here, checked by every worker).
 
     ``design_seed`` picks the architectures and ``seed`` trains and programs them, so
-    ``--seed 1`` measures a second training seed of the same design points."""
+    ``--seed 1`` measures a second training seed of the same design points. ``repeats``
+    and ``images_per_chip`` choose how the chips are read (``resolve_reading``)."""
     from analognas.analog import DriftEvalConfig, get_recipe
     from analognas.training import with_avm_times
 
     rec = get_recipe(recipe)
-    if images_per_chip is not None and fidelity.test_size is not None and images_per_chip >= fidelity.test_size:
-        images_per_chip = None  # every chip reads the whole test set: say so (v1 records keep their keys)
+    if images_per_chip is not None and images_per_chip < 0:
+        raise SurrogateError(f"--images-per-chip must be >= 0 (0 reads the whole test set), got {images_per_chip}")
+    repeats, images_per_chip = resolve_reading(fidelity, repeats, images_per_chip)
     kwargs: dict[str, Any] = {"repeats": repeats, "seed": seed, "images_per_chip": images_per_chip}
     if compensation is not None:
         kwargs["compensation"] = compensation
@@ -105,12 +133,12 @@ def collect(
     fidelity: Fidelity,
     dataset: str = "fashion-mnist",
     recipe: str = "hwa-v2",
-    repeats: int = COLLECT_CHIPS,
+    repeats: int | None = None,
     compensation: str | None = None,
     seed: int = 0,
     design_seed: int = 0,
     records: str | Path | None = None,
-    images_per_chip: int | None = COLLECT_IMAGES_PER_CHIP,
+    images_per_chip: int | None = None,
     workers: int = 1,
     data_dir: str | None = None,
     cache_dir: str | Path | None = None,
@@ -177,13 +205,22 @@ def protocol_version(recipe: dict[str, Any] | None) -> int:
 
 
 def _check_one_protocol(store: RecordStore, plan: CollectPlan) -> None:
-    """Refuse to append records of one protocol version to a file holding another: v1 and
-    v2 records measure different quantities and must never share a fit."""
+    """Refuse to append records of one protocol version to a file holding another (v1 and
+    v2 records measure different quantities and must never share a fit), or records of
+    other measuring conditions (fidelity, recipe, drift settings less their seed) to a
+    file of one cohort: a fit of the file would find two cohorts it cannot tell apart."""
     if not Path(plan.records).exists():
         return
-    from analognas.analog import get_recipe
+    from analognas.analog import DriftEvalConfig, get_recipe
+    from analognas.surrogate._cohort import Cohort
 
     want = get_recipe(plan.recipe).version
+    planned = Cohort.of({
+        "space": {"name": plan.space.get("name"), "fingerprint": plan.space_fingerprint},
+        "dataset": {"name": plan.dataset}, "fidelity_name": plan.fidelity["name"],
+        "fidelity_hash": _fidelity_hash(plan.fidelity), "recipe_name": plan.recipe, "recipe_hash": plan.recipe_hash,
+        "drift": plan.drift, "drift_hash": DriftEvalConfig.from_dict(plan.drift).hash(),
+    })
     for rec in store.read().records:
         have = protocol_version(rec.get("recipe"))
         if have != want:
@@ -191,6 +228,21 @@ def _check_one_protocol(store: RecordStore, plan: CollectPlan) -> None:
                 f"{plan.records} holds protocol-v{have} records (recipe {rec.get('recipe_name')}); recipe {plan.recipe}"
                 f" measures protocol v{want}: collect them into another --records file"
             )
+        try:
+            theirs = Cohort.of(rec)
+        except (KeyError, TypeError, AttributeError):
+            continue  # a malformed line is load_records' to report
+        if theirs.space_fingerprint == planned.space_fingerprint and theirs != planned:
+            raise SurrogateError(
+                f"{plan.records} holds records measured with {planned.differs(theirs)}; this collection measures "
+                f"with {theirs.differs(planned)}: collect them into another --records file"
+            )
+
+
+def _fidelity_hash(fidelity: dict[str, Any]) -> str:
+    from analognas.training import Fidelity
+
+    return Fidelity.from_dict(fidelity).hash()
 
 
 def _run_queue(plan: CollectPlan, url: str, settings: QueueSettings, state: dict[str, Any],

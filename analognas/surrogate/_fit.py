@@ -39,7 +39,7 @@ from analognas.surrogate._records import (
     per_architecture,
     utc_now,
 )
-from analognas.surrogate._repeatability import repeatability, seed_agreement
+from analognas.surrogate._repeatability import noise_ceiling, repeatability, seed_agreement
 from analognas.surrogate._surrogate import Surrogate, TargetModel
 
 #: progress(done, total, description)
@@ -213,6 +213,7 @@ def fit_surrogate(
         "repeatability": repeatability(rs.records, drift_time),
         "probe_agreement": probe_agreement(rs.records, drift_time),
         "seed_agreement": seed_agreement(rs.records, drift_time),
+        "noise_ceiling": noise_ceiling(rs.records, drift_time),
         "created": utc_now(),
         "versions": _versions(),
     }

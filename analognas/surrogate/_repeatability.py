@@ -111,3 +111,61 @@ def seed_agreement(records: Sequence[dict[str, Any]], drift_time: float) -> dict
         out[target] = {"kendall_tau": tau if math.isfinite(tau) else None, "n": len(pairs),
                        "seeds": list(seed_pair) if seed_pair else None}
     return out
+
+
+CEILING_DRAWS = 200
+
+
+def noise_ceiling(records: Sequence[dict[str, Any]], drift_time: float) -> dict[str, dict[str, Any]]:
+    """Per target (accuracy, AVM): the Kendall tau a perfect predictor of each
+    architecture's expected value would reach against these records' targets.
+
+    The fit's targets are per-architecture means over training seeds of per-record means
+    over chips, so each carries (a) its chips' standard error, measured per record from
+    its programmings (a test subset per chip is in it too) and (b) the training seed's
+    variance, measured from the architectures with two seeds (``seed_agreement``'s pair)
+    as half the variance of their difference less the chips' part. Noise of that size is
+    added to the targets themselves (``CEILING_DRAWS`` seeded draws) and the tau with the
+    noise-free values averaged. Without two-seed architectures the training part is
+    unknown and left out (``includes_training`` false): the figure is then an upper bound.
+    A CV tau near the ceiling is limited by the measurements, not by the model.
+    """
+    from scipy.stats import kendalltau
+
+    from analognas.surrogate._records import record_targets
+
+    by_arch: dict[str, dict[int, tuple[dict[str, float], dict[str, float]]]] = {}
+    for r in records:
+        values = record_targets(r, drift_time)
+        seed = r.get("seed")
+        if not isinstance(values, dict) or not isinstance(seed, int) or isinstance(seed, bool):
+            continue
+        se2 = {}
+        for target in ("accuracy", "avm"):
+            chips = _per_repeat(r, target, drift_time)
+            se2[target] = float(np.var(chips, ddof=1)) / len(chips) if chips and len(chips) > 1 else math.nan
+        by_arch.setdefault(str(r.get("arch_id")), {}).setdefault(seed, (values, se2))
+    pair_counts = Counter(p for v in by_arch.values() for p in itertools.combinations(sorted(v), 2))
+    seed_pair = min(pair_counts, key=lambda p: (-pair_counts[p], p)) if pair_counts else None
+    out: dict[str, dict[str, Any]] = {}
+    for target in ("accuracy", "avm"):
+        archs = [v for v in by_arch.values() if all(math.isfinite(s[1][target]) for s in v.values())]
+        if len(archs) < 5:
+            out[target] = {"kendall_tau": None, "n": len(archs)}
+            continue
+        train_var, includes_training = 0.0, False
+        pairs = [(v[seed_pair[0]], v[seed_pair[1]]) for v in archs
+                 if seed_pair and seed_pair[0] in v and seed_pair[1] in v]
+        if len(pairs) >= 3:
+            diffs = [a[0][target] - b[0][target] for a, b in pairs]
+            chip_part = float(np.mean([(a[1][target] + b[1][target]) / 2 for a, b in pairs]))
+            train_var, includes_training = max(0.0, float(np.var(diffs, ddof=1)) / 2 - chip_part), True
+        truth = np.array([np.mean([s[0][target] for s in v.values()]) for v in archs])
+        sd = np.array([math.sqrt((train_var + np.mean([s[1][target] for s in v.values()])) / len(v))
+                       for v in archs])
+        rng = np.random.default_rng(0)
+        taus = [kendalltau(truth, truth + rng.normal(0.0, sd)).statistic for _ in range(CEILING_DRAWS)]
+        out[target] = {"kendall_tau": float(np.nanmean(taus)), "n": len(archs),
+                       "includes_training": includes_training, "training_sd": math.sqrt(train_var),
+                       "pairs": len(pairs)}
+    return out

@@ -73,6 +73,20 @@ def markdown_report(sur: Surrogate) -> str:
             f"{_fmt((seeds.get('avm') or {}).get('kendall_tau'))} on AVM: the part of the measurement noise that "
             "more programmings cannot remove, and the ceiling a surrogate of one-seed records is judged against.",
         ]
+    ceiling = m.get("noise_ceiling") or {}
+    acc_c, avm_c = ceiling.get("accuracy") or {}, ceiling.get("avm") or {}
+    if acc_c.get("kendall_tau") is not None:
+        part = (f"chips and training seed (training sd {acc_c['training_sd']:.2f} points from "
+                f"{acc_c['pairs']} two-seed architectures)" if acc_c.get("includes_training")
+                else "chips only (no two-seed architectures, so training noise is left out and the ceiling is an "
+                     "upper bound)")
+        lines += [
+            "",
+            f"Noise ceiling: a perfect predictor of each architecture's expected value would reach Kendall τ "
+            f"{_fmt(acc_c['kendall_tau'])} against these records on HWA accuracy at {t} and "
+            f"{_fmt(avm_c.get('kendall_tau'))} on AVM, given their measured noise: {part}. A CV τ near it is "
+            "limited by the measurements, not by the model.",
+        ]
     probe = m.get("probe_agreement") or {}
     if probe.get("n", 0) >= 3:
         lines += [

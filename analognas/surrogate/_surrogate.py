@@ -218,6 +218,7 @@ class Surrogate:
             "repeatability": m.get("repeatability", {}),
             "probe_agreement": m.get("probe_agreement"),
             "seed_agreement": m.get("seed_agreement"),
+            "noise_ceiling": m.get("noise_ceiling"),
         }
 
 
