@@ -395,7 +395,8 @@ def probe_report(by: dict, ref: dict) -> None:
                     for eta in PROBE_ETAS]
         features += [("FP32 accuracy", lambda r: r["fp32"], "0"), ("parameters", lambda r: r["params"], "0")]
         for label, feature, cost in features:
-            for target_name, target in (("standard", ref), (name, archs)):
+            targets = [("standard", ref)] + ([(name, archs)] if name != "standard" else [])
+            for target_name, target in targets:
                 common = [a for a in probed if a in target]
                 feat = [avg(probed[a], feature) for a in common]
                 cols = []

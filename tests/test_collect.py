@@ -199,7 +199,7 @@ def test_collection_reads_many_chips_on_test_subsets_where_the_fidelity_subsampl
     (standard) reads 8 chips of all of it. ``--repeats`` alone reads the whole set, as
     collections did before, so the committed v1 and agreement records keep their keys."""
     from analognas.surrogate import plan_collection
-    from analognas.surrogate._collect import resolve_reading
+    from analognas.surrogate._reading import resolve_reading
     from analognas.training import get_fidelity
 
     quick, standard = get_fidelity("quick"), get_fidelity("standard")

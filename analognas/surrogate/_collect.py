@@ -43,39 +43,7 @@ from analognas.surrogate._store import RecordStore, failed_path
 if TYPE_CHECKING:
     from analognas.training import Fidelity
 from analognas.surrogate._measure import POLL_SECONDS, WORKER_ENV, CollectEvent, CollectPlan, CollectResult, _Measurer
-
-BASE_CHIPS = 8
-SUBSET_IMAGES = 1000
-
-
-def default_reading(fidelity: Fidelity) -> tuple[int, int | None]:
-    """How a collection reads its chips unless told: (programmings, test images per chip).
-
-    A fidelity that reads a subset of the test set larger than ``SUBSET_IMAGES`` trains
-    briefly, and briefly trained networks differ between chips by 0.5 to 13 points, far
-    more than a 1,000-image subset adds (about 1 point): there as many 1,000-image chips
-    as cost what ``BASE_CHIPS`` whole-set chips cost (40 at ``quick``) give a record
-    1.7-2.1x less noise for the same CPU (``benchmarks/chip_budget.py``). A fidelity
-    reading the whole test set (``standard``, ``high``) trains to convergence, where chips
-    agree within 0.2 points and the whole set is as good or better: ``BASE_CHIPS`` of it.
-    """
-    n = fidelity.test_size
-    if n is None or n <= SUBSET_IMAGES:
-        return BASE_CHIPS, None
-    return BASE_CHIPS * n // SUBSET_IMAGES, SUBSET_IMAGES
-
-
-def resolve_reading(fidelity: Fidelity, repeats: int | None, images_per_chip: int | None) -> tuple[int, int | None]:
-    """The reading for the flags given: neither is ``default_reading``; ``repeats`` alone
-    reads the whole test set (as collections did before subsets); ``images_per_chip`` 0,
-    or at least the fidelity's test set, reads the whole set and says so (None), so the
-    records of such a collection keep their keys."""
-    if repeats is None and images_per_chip is None:
-        return default_reading(fidelity)
-    n = fidelity.test_size
-    if not images_per_chip or (n is not None and images_per_chip >= n):
-        images_per_chip = None
-    return (BASE_CHIPS if repeats is None else repeats), images_per_chip
+from analognas.surrogate._reading import resolve_reading
 
 
 def plan_collection(
