@@ -254,9 +254,52 @@ def report(args: argparse.Namespace) -> None:
     for line in splits:
         print(f"\n{line}")
     print("\n" + choose(scores))
+    matched_report(by)
     noise_report(by)
     ceiling_report(by)
     probe_report(by, ref)
+
+
+def matched_report(by: dict) -> None:
+    """The candidates compared on the same networks: the architectures every fidelity
+    but the reference has measured with both of the two lowest seeds. Per fidelity, tau
+    between its two seeds on 1-day and 1-month accuracy; and tau between each pair of
+    fidelities on their seed means, which says whether the cheaper one ranks like the
+    dearer one while the reference is still being measured."""
+    cands = [n for n in by if n != "standard"]
+    if len(cands) < 2:
+        return
+
+    def seeds_of(d):
+        return sorted({s for r in d.values() for s in r})[:2]
+
+    common = None
+    for n in cands:
+        s0s1 = seeds_of(by[n])
+        have = {a for a, d in by[n].items() if len(s0s1) == 2 and set(s0s1) <= set(d)}
+        common = have if common is None else common & have
+    common = sorted(common or ())
+    if len(common) < 5:
+        return
+
+    def at(r, t):
+        return r["mean"][r["times"].index(t)]
+
+    print(f"\nOn the {len(common)} architectures every candidate measured with two seeds:\n")
+    print("| fidelities | tau 1 day | tau 1 month |")
+    print("|---|---:|---:|")
+    for n in cands:
+        s0, s1 = seeds_of(by[n])
+        cells = [_cell([at(by[n][a][s0], t) for a in common], [at(by[n][a][s1], t) for a in common])
+                 for t in (ONE_DAY, ONE_MONTH)]
+        print(f"| {n}: seed {s0} vs {s1} | " + " | ".join(cells) + " |")
+    for i, n in enumerate(cands):
+        for m in cands[i + 1:]:
+            cells = []
+            for t in (ONE_DAY, ONE_MONTH):
+                mean = lambda f, a, t=t: sum(at(r, t) for r in by[f][a].values()) / len(by[f][a])
+                cells.append(_cell([mean(n, a) for a in common], [mean(m, a) for a in common]))
+            print(f"| {n} vs {m} (seed means) | " + " | ".join(cells) + " |")
 
 
 def noise_report(by: dict) -> None:

@@ -160,3 +160,21 @@ def test_noise_ceiling_is_one_without_noise_and_rises_with_seeds_and_chips(study
     assert "1 seed x 40 chips (1,000 images)" in noisy[1]
     study.ceiling_report({"quick": {"a0": {0: {"times": times, "mean": [1.0] * 4, "per_repeat": [[1.0] * 4] * 2}}}})
     assert capsys.readouterr().out == ""  # one seed of one network: nothing to say
+
+
+def test_matched_report_compares_candidates_on_the_same_networks(study, capsys) -> None:
+    times = [1.0, 3600.0, 86400.0, 2592000.0]
+
+    def row(level: float) -> dict:
+        return {"times": times, "mean": [level] * 4, "per_repeat": [[level] * 4]}
+
+    a = {f"n{i}": {0: row(50.0 + i), 1: row(50.0 + i)} for i in range(7)}
+    b = {f"n{i}": {0: row(90.0 - i), 1: row(90.0 - i + (3.0 if i == 0 else 0.0))} for i in range(6)}
+    b["n6"] = {0: row(1.0)}  # one seed only: not in the matched set
+    study.matched_report({"standard": {}, "a": a, "b": b})
+    out = capsys.readouterr().out
+    assert "On the 6 architectures every candidate measured with two seeds" in out
+    assert "| a: seed 0 vs 1 | 1.000 [1.00, 1.00] |" in out
+    assert "| a vs b (seed means) | -1.000 [-1.00, -1.00] |" in out  # b ranks them the other way round
+    study.matched_report({"standard": {}, "a": a})
+    assert capsys.readouterr().out == ""  # one candidate: nothing to match
