@@ -185,6 +185,8 @@ def _cell(a: list[float], b: list[float], groups: list[str] | None = None) -> st
 
     tau = _tau(a, b)
     units = sorted(set(groups)) if groups is not None else list(range(len(a)))
+    if len(units) < 3:
+        return "nan"  # records of fewer than three networks rank nothing
     if not math.isfinite(tau) or len(units) < 5:
         return f"{tau:.3f}"
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
