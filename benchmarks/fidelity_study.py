@@ -42,6 +42,8 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from analognas.analog import PROBE_ETA, PROBE_IMAGES
@@ -117,13 +119,12 @@ def select(specs: list, archs: str | None, order: str, rows: list[dict]) -> list
 
 def measure(args: argparse.Namespace) -> None:
     from analognas._device import resolve_device
-    from analognas.analog import DriftEvalConfig, get_recipe, weight_noise_sensitivity
+    from analognas.analog import DriftEvalConfig, get_recipe
     from analognas.data import load_dataset
-    from analognas.training import DATA_SEED, CheckpointStore, ensure_fp32, evaluate_architecture
+    from analognas.training import DATA_SEED, CheckpointStore
 
     out = Path(args.out)
     rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()] if out.exists() else []
-    done = {(r["arch_id"], r["fidelity"], r["seed"]) for r in rows}
     specs = select(panel(args.panel), getattr(args, "archs", None), getattr(args, "order", "panel"), rows)
     fids = candidates()
     names = [args.only] if args.only else list(fids)
@@ -134,36 +135,86 @@ def measure(args: argparse.Namespace) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     for name in names:
         fid = fids[name]
-        ds = load_dataset("fashion-mnist", train_size=fid.train_size, test_size=fid.test_size, seed=DATA_SEED)
-        for seed in seeds:
-            for spec in specs:
-                if (spec.arch_id, name, seed) in done:
-                    continue
-                t0, c0 = time.perf_counter(), time.process_time()
-                ev = evaluate_architecture(spec, dataset=ds, fidelity=fid, recipe=recipe, drift=drift,
-                                           modes=("hwa",), seed=seed, store=store, device=device)
-                curve = ev.curves["hwa"]
-                t1 = time.perf_counter()
-                fp32 = ensure_fp32(spec, ds, fid, seed, store, None, device)[0]
-                x, y = ds.train.x[:PROBE_IMAGES].to(device), ds.train.y[:PROBE_IMAGES].to(device)
-                probe = {f"{eta:g}": weight_noise_sensitivity(fp32, x, y, recipe, eta=eta, seed=seed).to_dict()
-                         for eta in PROBE_ETAS}
-                probe["seconds"] = time.perf_counter() - t1
-                row = {
-                    "arch_id": spec.arch_id, "name": spec.label, "fidelity": name, "fidelity_hash": fid.hash(),
-                    "seed": seed, "params": ev.params, "fp32": ev.fp32_accuracy,
-                    "times": list(curve.times), "per_repeat": [list(r) for r in curve.per_repeat],
-                    "mean": list(curve.mean), "avm": curve.avm, "wall_seconds": time.perf_counter() - t0,
-                    "cpu_seconds": time.process_time() - c0, "cached": ev.cached, "device": str(device),
-                    # wall seconds of each training and of the drift evaluation (rows since
-                    # 2026-12-03; earlier rows have only the totals)
-                    "train_seconds": ev.train_seconds, "eval_seconds": ev.eval_seconds,
-                    "probe": probe,
-                }
-                with out.open("a") as fh:
-                    fh.write(json.dumps(row) + "\n")
-                print(f"{name} seed {seed} {spec.label}: 1 day {curve.at(ONE_DAY)[0]:.2f} %,"
-                      f" {row['cpu_seconds']:.0f} CPU-s", flush=True)
+        ds = None
+        todo = [(seed, spec) for seed in seeds for spec in specs]
+        while True:  # again until nothing is left that no other process holds
+            done = _done(out)
+            pending = [(seed, spec) for seed, spec in todo if (spec.arch_id, name, seed) not in done]
+            took = 0
+            for seed, spec in pending:
+                with claim(out, f"{spec.arch_id}-{name}-{seed}") as mine:
+                    if not mine or (spec.arch_id, name, seed) in _done(out):
+                        continue
+                    took += 1
+                    if ds is None:
+                        ds = load_dataset("fashion-mnist", train_size=fid.train_size, test_size=fid.test_size,
+                                          seed=DATA_SEED)
+                    _measure_one(out, name, fid, seed, spec, ds, recipe, drift, store, device)
+            if not took:
+                if pending:
+                    print(f"{name}: {len(pending)} left, each measured by another process now", flush=True)
+                break
+
+
+def _done(out: Path) -> set[tuple[str, str, int]]:
+    if not out.exists():
+        return set()
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    return {(r["arch_id"], r["fidelity"], r["seed"]) for r in rows}
+
+
+@contextmanager
+def claim(out: Path, key: str) -> Iterator[bool]:
+    """Hold `key` while it is measured, so that processes sharing ``out`` on one machine
+    (or a file system with working locks) never measure the same row twice: an exclusive
+    ``flock`` on a file beside ``out``, which the kernel releases when its holder dies, so
+    a killed process's row is taken up on another process's next pass. Machines that share
+    only the committed file split the panel with ``--archs`` instead."""
+    import fcntl
+
+    folder = out.parent / f".{out.name}.claims"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{key}.lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _measure_one(out: Path, name: str, fid, seed: int, spec, ds, recipe, drift, store, device) -> None:
+    from analognas.analog import weight_noise_sensitivity
+    from analognas.training import ensure_fp32, evaluate_architecture
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    ev = evaluate_architecture(spec, dataset=ds, fidelity=fid, recipe=recipe, drift=drift,
+                               modes=("hwa",), seed=seed, store=store, device=device)
+    curve = ev.curves["hwa"]
+    t1 = time.perf_counter()
+    fp32 = ensure_fp32(spec, ds, fid, seed, store, None, device)[0]
+    x, y = ds.train.x[:PROBE_IMAGES].to(device), ds.train.y[:PROBE_IMAGES].to(device)
+    probe = {f"{eta:g}": weight_noise_sensitivity(fp32, x, y, recipe, eta=eta, seed=seed).to_dict()
+             for eta in PROBE_ETAS}
+    probe["seconds"] = time.perf_counter() - t1
+    row = {
+        "arch_id": spec.arch_id, "name": spec.label, "fidelity": name, "fidelity_hash": fid.hash(),
+        "seed": seed, "params": ev.params, "fp32": ev.fp32_accuracy,
+        "times": list(curve.times), "per_repeat": [list(r) for r in curve.per_repeat],
+        "mean": list(curve.mean), "avm": curve.avm, "wall_seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - c0, "cached": ev.cached, "device": str(device),
+        # wall seconds of each training and of the drift evaluation (rows since
+        # 2026-12-03; earlier rows have only the totals)
+        "train_seconds": ev.train_seconds, "eval_seconds": ev.eval_seconds,
+        "probe": probe,
+    }
+    with out.open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    print(f"{name} seed {seed} {spec.label}: 1 day {curve.at(ONE_DAY)[0]:.2f} %,"
+          f" {row['cpu_seconds']:.0f} CPU-s", flush=True)
 
 
 def _tau(a: list[float], b: list[float]) -> float:

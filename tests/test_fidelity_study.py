@@ -178,3 +178,32 @@ def test_matched_report_compares_candidates_on_the_same_networks(study, capsys) 
     assert "| a vs b (seed means) | -1.000 [-1.00, -1.00] |" in out  # b ranks them the other way round
     study.matched_report({"standard": {}, "a": a})
     assert capsys.readouterr().out == ""  # one candidate: nothing to match
+
+
+def test_processes_sharing_the_output_never_measure_a_row_twice(study, tmp_path: Path, monkeypatch, capsys) -> None:
+    """A row another process holds (its claim locked) is left to it; once the holder is
+    gone (lock released, as the kernel does for a killed process) the next run takes it."""
+    tiny = get_fidelity("quick").with_overrides(train_size=200, test_size=100, epochs=1, batch_size=50)
+    monkeypatch.setattr(study, "candidates", lambda: {"tiny": tiny})
+    specs = [ArchSpec(8, 3, (StageSpec(w, 1),), name=f"w{w}") for w in (4, 8)]
+    monkeypatch.setattr(study, "panel", lambda n: specs[:n])
+    monkeypatch.setattr(study, "PROBE_IMAGES", 50)
+    out = tmp_path / "s.jsonl"
+    args = argparse.Namespace(out=str(out), cache_dir=str(tmp_path / "c"), only=None, repeats=1, device="cpu",
+                              panel=2, seeds="0")
+    held = specs[0].arch_id
+    with study.claim(out, f"{held}-tiny-0") as mine:
+        assert mine
+        with study.claim(out, f"{held}-tiny-0") as again:  # another open file description: refused
+            assert not again
+        study.measure(args)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["arch_id"] for r in rows] == [specs[1].arch_id]
+    assert "tiny: 1 left, each measured by another process now" in capsys.readouterr().out
+    study.measure(args)  # the holder is gone
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["arch_id"] for r in rows) == sorted(s.arch_id for s in specs)
+    study.measure(args)  # nothing left, nothing measured twice
+    assert len(out.read_text().splitlines()) == 2
+    with study.claim(out, "x") as mine:  # the lock files sit beside the output, not in it
+        assert mine and (tmp_path / ".s.jsonl.claims" / "x.lock").exists()
