@@ -6,7 +6,9 @@ training, HWA fine-tuning with ``hwa-v2``, PCM drift over ``--repeats`` programm
 the reference fidelity ``standard`` and at each candidate fidelity, each with two training
 seeds. Every finished measurement is appended to ``--out`` (JSON lines) as it lands, and
 checkpoints go to ``--cache-dir``, so the study resumes after a kill, on another machine,
-or split over many (``--only FIDELITY``, ``--seeds``, ``--device cuda``).
+or split over many (``--only FIDELITY``, ``--seeds``, ``--archs``, ``--device cuda``).
+Processes on one machine may share the output file: each row is claimed by one of them
+(``claim``), and ``--order cheap`` measures the cheapest architectures first.
 
 ``--report`` reads the file and prints, per candidate fidelity (each tau with its 95 %
 bootstrap interval): Kendall tau of 1-day
