@@ -71,10 +71,10 @@ class DriftEvalConfig:
     anew for each chip (seeded by ``seed`` and the chip), the same subset at every time
     of that chip, so a chip's drift curve and AVM stay paired. ``None`` reads the whole
     test set with every chip. Briefly trained networks (``quick``) differ between chips by
-    0.5 to 13 points (4.7 root mean square at 1 day) against about 1 point that a
+    0.5 to 11 points at 1 day (4.7 root mean square) against about 1 point that a
     1,000-image subset adds, so there a fixed evaluation budget spent on more chips with
-    fewer images each gives a less noisy record; converged networks (``standard``) differ
-    by 0.15-0.2 points and are better read whole (``benchmarks/chip_budget.py``). The
+    fewer images each gives a less noisy record; ResNet32 and T500 at ``standard`` differ
+    by 0.15-0.33 points and are mostly better read whole (``benchmarks/chip_budget.py``). The
     ``spread`` over chips then holds the subsets' sampling noise too. Left out of the
     hash while ``None``."""
 

@@ -19,12 +19,14 @@ def default_reading(fidelity: Fidelity) -> tuple[int, int | None]:
     """How a collection reads its chips unless told: (programmings, test images per chip).
 
     A fidelity that reads a subset of the test set larger than ``SUBSET_IMAGES`` trains
-    briefly, and briefly trained networks differ between chips by 0.5 to 13 points, far
-    more than a 1,000-image subset adds (about 1 point): there as many 1,000-image chips
-    as cost what ``BASE_CHIPS`` whole-set chips cost (40 at ``quick``) give a record
-    1.7-2.1x less noise for the same CPU (``benchmarks/chip_budget.py``). A fidelity
-    reading the whole test set (``standard``, ``high``) trains to convergence, where chips
-    agree within 0.2 points and the whole set is as good or better: ``BASE_CHIPS`` of it.
+    briefly, and at ``quick`` networks differ between chips by 0.5 to 11 points at 1 day
+    (0.8 to 15 at 1 month), mostly more than a 1,000-image subset adds (about 1 point):
+    there as many 1,000-image chips as cost what ``BASE_CHIPS`` whole-set chips cost (40
+    at ``quick``) give a record 1.7-2.2x less noise for the same CPU on the two networks
+    measured (``benchmarks/chip_budget.py``), about 1.1x on the steadiest. A fidelity
+    reading the whole test set (``standard``, ``high``) trains to convergence; there
+    ResNet32 and T500 differ by 0.15-0.33 points between chips and the whole set is as
+    good or better but for one case: ``BASE_CHIPS`` of it.
     """
     n = fidelity.test_size
     if n is None or n <= SUBSET_IMAGES:
