@@ -134,6 +134,10 @@ def test_a_worker_with_another_design_is_refused_and_loses_nothing(tmp_path: Pat
         assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
         assert "holds another design" in res.output and f"{field}:" in res.output and "--queue" in res.output
     assert (tmp_path / "r.jsonl").read_bytes() == before
+    # a queue of its own, but the record file of another cohort: refused too, nothing lost
+    res = run("--epochs", "2", "--queue", "longer")
+    assert res.exit_code == 2 and "r.jsonl holds records measured with fidelity" in res.output, res.output
+    assert (tmp_path / "r.jsonl").read_bytes() == before
     # its own queue name on the same storage: measured, into its own record file
     other = run("--seed", "1", "--queue", "second-seed", "--records", "r1.jsonl")
     assert other.exit_code == 0, other.output
