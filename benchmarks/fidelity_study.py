@@ -149,8 +149,8 @@ def measure(args: argparse.Namespace) -> None:
                         continue
                     took += 1
                     if ds is None:
-                        ds = load_dataset("fashion-mnist", train_size=fid.train_size, test_size=fid.test_size,
-                                          seed=DATA_SEED)
+                        ds = load_dataset("fashion-mnist", data_dir=getattr(args, "data_dir", None),
+                                          train_size=fid.train_size, test_size=fid.test_size, seed=DATA_SEED)
                     _measure_one(out, name, fid, seed, spec, ds, recipe, drift, store, device)
             if not took:
                 if pending:
@@ -512,6 +512,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=8)
     ap.add_argument("--only", default=None, help="measure one fidelity only (split the study over machines)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder (default: Debian's package)")
     ap.add_argument("--archs", default=None, help="measure these panel members only (ids or names, comma-separated)")
     ap.add_argument("--order", choices=("panel", "cheap"), default="panel",
                     help="cheap: the architectures whose recorded rows cost least first")
