@@ -126,7 +126,7 @@ def measure(args: argparse.Namespace) -> None:
     from analognas.training import DATA_SEED, CheckpointStore
 
     out = Path(args.out)
-    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()] if out.exists() else []
+    rows = read_rows(out)
     specs = select(panel(args.panel), getattr(args, "archs", None), getattr(args, "order", "panel"), rows)
     fids = candidates()
     names = [args.only] if args.only else list(fids)
@@ -139,12 +139,17 @@ def measure(args: argparse.Namespace) -> None:
         fid = fids[name]
         ds = None
         todo = [(seed, spec) for seed in seeds for spec in specs]
-        while True:  # again until nothing is left that no other process holds
+        wait = False  # first the rows nobody holds; then wait on the held ones, in case a holder dies
+        while True:
             done = _done(out)
             pending = [(seed, spec) for seed, spec in todo if (spec.arch_id, name, seed) not in done]
+            if not pending:
+                break
+            if wait:
+                print(f"{name}: {len(pending)} left, each measured by another process now; waiting", flush=True)
             took = 0
             for seed, spec in pending:
-                with claim(out, f"{spec.arch_id}-{name}-{seed}") as mine:
+                with claim(out, f"{spec.arch_id}-{name}-{seed}", wait=wait) as mine:
                     if not mine or (spec.arch_id, name, seed) in _done(out):
                         continue
                     took += 1
@@ -152,25 +157,56 @@ def measure(args: argparse.Namespace) -> None:
                         ds = load_dataset("fashion-mnist", data_dir=getattr(args, "data_dir", None),
                                           train_size=fid.train_size, test_size=fid.test_size, seed=DATA_SEED)
                     _measure_one(out, name, fid, seed, spec, ds, recipe, drift, store, device)
-            if not took:
-                if pending:
-                    print(f"{name}: {len(pending)} left, each measured by another process now", flush=True)
-                break
+            if wait and not took:
+                break  # every held row was finished by its holder
+            wait = not took
+
+
+def read_rows(out: Path) -> list[dict]:
+    """The study's rows; a line that does not parse (the last one, cut off when a writer
+    was killed mid-line) is skipped with a note, never fatal."""
+    if not out.exists():
+        return []
+    rows = []
+    for number, line in enumerate(out.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            print(f"note: {out}:{number} is not a whole row; skipped", file=sys.stderr)
+    return rows
+
+
+def merge(out: Path, other: Path) -> tuple[int, int]:
+    """Append to ``out`` the rows of ``other`` (another machine's new rows) whose
+    architecture, fidelity and seed ``out`` lacks: (appended, left out)."""
+    have = _done(out)
+    new, skipped = [], 0
+    for r in read_rows(other):
+        key = (r["arch_id"], r["fidelity"], r["seed"])
+        if key in have:
+            skipped += 1
+            continue
+        have.add(key)
+        new.append(r)
+    if new:
+        with out.open("a") as fh:
+            fh.write("".join(json.dumps(r) + "\n" for r in new))
+    return len(new), skipped
 
 
 def _done(out: Path) -> set[tuple[str, str, int]]:
-    if not out.exists():
-        return set()
-    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-    return {(r["arch_id"], r["fidelity"], r["seed"]) for r in rows}
+    return {(r["arch_id"], r["fidelity"], r["seed"]) for r in read_rows(out)}
 
 
 @contextmanager
-def claim(out: Path, key: str) -> Iterator[bool]:
+def claim(out: Path, key: str, wait: bool = False) -> Iterator[bool]:
     """Hold `key` while it is measured, so that processes sharing ``out`` on one machine
     (or a file system with working locks) never measure the same row twice: an exclusive
-    ``flock`` on a file beside ``out``, which the kernel releases when its holder dies, so
-    a killed process's row is taken up on another process's next pass. Machines that share
+    ``flock`` on a file beside ``out``, which the kernel releases when its holder dies.
+    ``wait`` blocks until the holder is done: a process with nothing else left waits on
+    the rows others hold and measures the row of a holder that died. Machines that share
     only the committed file split the panel with ``--archs`` instead."""
     import fcntl
 
@@ -178,8 +214,8 @@ def claim(out: Path, key: str) -> Iterator[bool]:
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{key}.lock", "a+") as fh:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+            fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # held; any other OSError (no locks here) is the user's to see
             yield False
             return
         try:
@@ -259,7 +295,7 @@ def _cell(a: list[float], b: list[float], groups: list[str] | None = None) -> st
 
 
 def report(args: argparse.Namespace) -> None:
-    rows = [json.loads(line) for line in Path(args.out).read_text().splitlines() if line.strip()]
+    rows = read_rows(Path(args.out))
     by = {}
     for r in rows:
         by.setdefault(r["fidelity"], {}).setdefault(r["arch_id"], {})[r["seed"]] = r
@@ -519,10 +555,19 @@ def main() -> int:
     ap.add_argument("--cache-dir", default=str(ROOT / "benchmarks/results/fidelity-cache"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/fidelity-study.jsonl"))
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--merge", default=None, metavar="FILE",
+                    help="append FILE's rows (another machine's) that --out lacks, then stop")
     args = ap.parse_args()
     if args.only and args.only not in candidates():
         print(f"error: --only {args.only!r}: choose one of {', '.join(candidates())}", file=sys.stderr)
         return 2
+    if args.merge:
+        if not Path(args.merge).is_file():
+            print(f"error: --merge {args.merge}: no such file", file=sys.stderr)
+            return 2
+        added, skipped = merge(Path(args.out), Path(args.merge))
+        print(f"merged {added} row(s) into {args.out}; {skipped} already there")
+        return 0
     if args.report:
         report(args)
         return 0

@@ -41,7 +41,8 @@ for name in loaded:
 print(f"{len(loaded)} aihwkit modules copied")
 PY
 # what travels: tracked and untracked-not-ignored files, plus .gpu (the device tool's limit: 64 MiB)
-tree=$( (git ls-files -z; git ls-files -z --others --exclude-standard) | xargs -0 du -cb 2>/dev/null | awk '/total$/ {s += $1} END {print s}')
+tree=$(git ls-files -z --cached --others --exclude-standard | xargs -0 -r stat -c %s -- 2>/dev/null \
+    | awk '{s += $1} END {print s + 0}' || true)
 carry=$(du -sb .gpu | cut -f1)
 total=$((tree + carry))
 echo "gpu_carry: .gpu/ $((carry / 1048576)) MiB + working tree $((tree / 1048576)) MiB = $((total / 1048576)) MiB"

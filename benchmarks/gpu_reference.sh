@@ -9,9 +9,10 @@
 # plumbing ran on the CPU here (benchmarks/gpu_carry.sh's aihwkit subset included).
 #   here:   bash benchmarks/gpu_carry.sh
 #   device: run(command="bash benchmarks/gpu_reference.sh 420 8", carry=[".gpu"], timeout_s=540)
-#   here:   tar xzf <files_at>/reference.tgz
-#           cat gpu-reference-logs/new-rows.jsonl >> benchmarks/results/fidelity-study.jsonl
-#           python benchmarks/fidelity_study.py --report
+#   here:   tar xzf <files_at>/reference.tgz --skip-old-files   (a local file is never replaced)
+#           .venv/bin/python benchmarks/fidelity_study.py --merge gpu-reference-logs/new-rows.jsonl
+#           .venv/bin/python benchmarks/fidelity_study.py --report
+# ARCHS=id,id,... restricts the run to those panel members (leave out what CPU jobs measure).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 budget=${1:-420}
@@ -37,13 +38,14 @@ logs=$(mktemp -d)/gpu-reference-logs
 mkdir -p "$logs"
 for i in $(seq "$procs"); do
     timeout --signal=KILL "$budget" "$py" benchmarks/fidelity_study.py --only standard --order cheap \
-        --seeds 0,1 --device "$device" --data-dir .gpu/fashion-mnist \
+        --seeds 0,1 --device "$device" --data-dir .gpu/fashion-mnist ${ARCHS:+--archs "$ARCHS"} \
         --cache-dir benchmarks/results/standard-cache > "$logs/proc-$i.log" 2>&1 &
     sleep 2  # staggered, so the first rows claimed are the cheapest
 done
 wait
 cat "$logs"/proc-*.log | grep -v '^$' | tail -n 40
-find benchmarks/results/standard-cache -type f -newer "$stamp" > "$stamp.list"
+# finished files only: a writer killed mid-write leaves a hidden temp file behind
+find benchmarks/results/standard-cache -type f -newer "$stamp" ! -name '.*' > "$stamp.list"
 # only the rows written here: the checkout's own file may have grown meanwhile, so they
 # are appended there, never copied over it
 tail -n +"$((before + 1))" "$rows" > "$logs/new-rows.jsonl"

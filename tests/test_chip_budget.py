@@ -45,7 +45,7 @@ def test_measure_reads_the_same_chips_whole_and_on_subsets(budget, tmp_path: Pat
         [(86400.0, 3, 50, 200), (2592000.0, 3, 50, 200)]
     for r in rows:
         m = r["subset_chips_at_equal_cpu"]
-        assert m == pytest.approx(3 * r["cpu_s_per_chip_whole"] / r["cpu_s_per_chip_subset"]) and m > 3
+        assert m == pytest.approx(3 * r["cpu_s_per_chip_whole"] / r["cpu_s_per_chip_subset"])
         assert r["se_whole"] == pytest.approx(r["chip_sd"] / math.sqrt(3))
         assert r["se_subset_equal_cpu"] == pytest.approx(math.hypot(r["chip_sd"], r["subset_minus_whole_sd"])
                                                          / math.sqrt(m))

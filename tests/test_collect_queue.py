@@ -128,20 +128,34 @@ def test_a_worker_with_another_design_is_refused_and_loses_nothing(tmp_path: Pat
     first = run()
     assert first.exit_code == 0, first.output
     before = (tmp_path / "r.jsonl").read_bytes()
-    for extra, field in ((["--seed", "1"], "seed"), (["--epochs", "2"], "fidelity"), (["--n", "3"], "n"),
-                         (["--repeats", "2"], "drift"), (["--design-seed", "5"], "design_seed")):
+    # flags that change what a record measures go to another record file (the record file
+    # refuses them first, below); the queue refuses every one of them for its design
+    for extra, field in ((["--seed", "1"], "seed"), (["--epochs", "2", "--records", "e.jsonl"], "fidelity"),
+                         (["--n", "3"], "n"), (["--repeats", "2", "--records", "p.jsonl"], "drift"),
+                         (["--design-seed", "5"], "design_seed")):
         res = run(*extra)
         assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
         assert "holds another design" in res.output and f"{field}:" in res.output and "--queue" in res.output
     assert (tmp_path / "r.jsonl").read_bytes() == before
-    # a queue of its own, but the record file of another cohort: refused too, nothing lost
+    assert not (tmp_path / "e.jsonl").exists() and not (tmp_path / "p.jsonl").exists()
+    # the record file of another cohort: refused before any queue is opened, so a wrongly
+    # started worker never takes an empty queue over with its design
     res = run("--epochs", "2", "--queue", "longer")
     assert res.exit_code == 2 and "r.jsonl holds records measured with fidelity" in res.output, res.output
     assert (tmp_path / "r.jsonl").read_bytes() == before
+    assert "longer" not in {s.study_name for s in _studies(Path(journal))}
     # its own queue name on the same storage: measured, into its own record file
     other = run("--seed", "1", "--queue", "second-seed", "--records", "r1.jsonl")
     assert other.exit_code == 0, other.output
     assert len(_keys(tmp_path / "r1.jsonl")) == 2 and (tmp_path / "r.jsonl").read_bytes() == before
+
+
+def _studies(journal: Path) -> list[Any]:
+    import optuna
+
+    from analognas._storage import _open_journal
+
+    return optuna.get_all_study_summaries(storage=_open_journal(journal).storage)
 
 
 def _study(journal: Path, name: str) -> Any:

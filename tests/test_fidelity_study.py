@@ -181,8 +181,13 @@ def test_matched_report_compares_candidates_on_the_same_networks(study, capsys) 
 
 
 def test_processes_sharing_the_output_never_measure_a_row_twice(study, tmp_path: Path, monkeypatch, capsys) -> None:
-    """A row another process holds (its claim locked) is left to it; once the holder is
-    gone (lock released, as the kernel does for a killed process) the next run takes it."""
+    """A row another process holds (its claim locked) is left to it while others are free;
+    then the process waits on it, and when the holder dies without writing the row (the
+    kernel drops its lock) measures it itself. Nothing is measured twice."""
+    import subprocess
+    import sys
+    import threading
+
     tiny = get_fidelity("quick").with_overrides(train_size=200, test_size=100, epochs=1, batch_size=50)
     monkeypatch.setattr(study, "candidates", lambda: {"tiny": tiny})
     specs = [ArchSpec(8, 3, (StageSpec(w, 1),), name=f"w{w}") for w in (4, 8)]
@@ -192,18 +197,52 @@ def test_processes_sharing_the_output_never_measure_a_row_twice(study, tmp_path:
     args = argparse.Namespace(out=str(out), cache_dir=str(tmp_path / "c"), only=None, repeats=1, device="cpu",
                               panel=2, seeds="0")
     held = specs[0].arch_id
-    with study.claim(out, f"{held}-tiny-0") as mine:
-        assert mine
-        with study.claim(out, f"{held}-tiny-0") as again:  # another open file description: refused
-            assert not again
+    lock = tmp_path / ".s.jsonl.claims" / f"{held}-tiny-0.lock"
+    lock.parent.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+        "print('held', flush=True); time.sleep(120)"), str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with study.claim(out, f"{held}-tiny-0") as mine:
+            assert not mine  # held elsewhere: refused at once
+        real_claim, killers = study.claim, []
+
+        def claim_then_kill_holder(out_, key, wait=False):  # type: ignore[no-untyped-def]
+            if wait:  # the measuring process now waits on the held row: its holder dies
+                killers.append(threading.Timer(0.5, holder.kill))  # without writing the row
+                killers[-1].start()
+            return real_claim(out_, key, wait=wait)
+
+        monkeypatch.setattr(study, "claim", claim_then_kill_holder)
         study.measure(args)
+        for k in killers:
+            k.join()
+    finally:
+        holder.kill()
+        holder.wait()
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["arch_id"] for r in rows] == [specs[1].arch_id]
-    assert "tiny: 1 left, each measured by another process now" in capsys.readouterr().out
-    study.measure(args)  # the holder is gone
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert sorted(r["arch_id"] for r in rows) == sorted(s.arch_id for s in specs)
+    assert [r["arch_id"] for r in rows] == [specs[1].arch_id, held]  # the free row first, then the orphan
+    assert "tiny: 1 left, each measured by another process now; waiting" in capsys.readouterr().out
     study.measure(args)  # nothing left, nothing measured twice
     assert len(out.read_text().splitlines()) == 2
-    with study.claim(out, "x") as mine:  # the lock files sit beside the output, not in it
-        assert mine and (tmp_path / ".s.jsonl.claims" / "x.lock").exists()
+    out.write_text(out.read_text() + '{"arch_id": "cut off')  # a writer killed mid-line
+    assert len(study.read_rows(out)) == 2 and "is not a whole row; skipped" in capsys.readouterr().err
+
+def test_merge_appends_only_rows_the_study_lacks(study, tmp_path: Path, monkeypatch, capsys) -> None:
+    """Another machine's rows join the study once: a key already there is left out, and a
+    line cut off mid-write is skipped, never fatal."""
+    def row(arch: str, seed: int) -> str:
+        return json.dumps({"arch_id": arch, "fidelity": "standard", "seed": seed}) + "\n"
+
+    out, other = tmp_path / "s.jsonl", tmp_path / "new.jsonl"
+    out.write_text(row("a", 0) + row("b", 0))
+    other.write_text(row("b", 0) + row("c", 1) + row("c", 1) + '{"arch_id": "d')
+    assert study.merge(out, other) == (1, 2)
+    assert out.read_text() == row("a", 0) + row("b", 0) + row("c", 1)
+    monkeypatch.setattr("sys.argv", ["fidelity_study.py", "--out", str(out), "--merge", str(other)])
+    assert study.main() == 0 and "merged 0 row(s)" in capsys.readouterr().out
+    monkeypatch.setattr("sys.argv", ["fidelity_study.py", "--out", str(out), "--merge", str(tmp_path / "none")])
+    assert study.main() == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such file" in err

@@ -131,8 +131,9 @@ def collect(
                                    images_per_chip=images_per_chip, data_dir=data_dir,
                                    cache_dir=cache_dir, retry_failed=retry_failed, bins=bins, device=device)
     store, fstore = RecordStore(plan.records), RecordStore(failed_path(plan.records))
-    if storage is None:  # a queue checks its own design first (``_run_queue``)
-        _check_one_protocol(store, plan)
+    # before any queue is opened: a refused worker must not have claimed an empty queue
+    # with its design (the queue's own check would then refuse every rightly started worker)
+    _check_one_protocol(store, plan)
     keys = [k for k, _ in plan.items]
 
     def done_now() -> int:
@@ -230,7 +231,6 @@ def _run_queue(plan: CollectPlan, url: str, settings: QueueSettings, state: dict
                 "design_seed": plan.design_seed, "bins": plan.bins}
     # the queue's check comes first: a refused worker never loads data or builds models
     q = DesignQueue(open_queue_storage(url), keys, settings, identity)
-    _check_one_protocol(RecordStore(plan.records), plan)
     m = _Measurer(plan)
 
     def sync() -> None:

@@ -139,7 +139,7 @@ class DesignQueue:
             raise SurrogateError(f"queue {self.name!r} has an unreadable design record ({PLAN_ATTR}={held!r}): "
                                  "give this collection its own --queue NAME")
         if any(held.get(k) != self.identity.get(k) for k in _DECISIVE):
-            order = [*_READABLE, *sorted(set(held) | set(self.identity) - set(_READABLE))]
+            order = [*_READABLE, *sorted((set(held) | set(self.identity)) - set(_READABLE))]
             diff = [f"{k}: queue {held.get(k)!r}, this worker {self.identity.get(k)!r}" for k in order
                     if held.get(k) != self.identity.get(k)]
             raise SurrogateError(

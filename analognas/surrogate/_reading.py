@@ -36,7 +36,8 @@ def default_reading(fidelity: Fidelity) -> tuple[int, int | None]:
 
 def resolve_reading(fidelity: Fidelity, repeats: int | None, images_per_chip: int | None) -> tuple[int, int | None]:
     """The reading for the flags given: neither is ``default_reading``; ``repeats`` alone
-    reads the whole test set (as collections did before subsets); ``images_per_chip`` 0,
+    reads the whole test set (as collections did before subsets); ``images_per_chip``
+    alone reads ``BASE_CHIPS`` chips of that many images; ``images_per_chip`` 0,
     or at least the fidelity's test set, reads the whole set and says so (None), so the
     records of such a collection keep their keys."""
     if repeats is None and images_per_chip is None:

@@ -128,7 +128,9 @@ def noise_ceiling(records: Sequence[dict[str, Any]], drift_time: float) -> dict[
     added to the targets themselves (``CEILING_DRAWS`` seeded draws) and the tau with the
     noise-free values averaged. Without two-seed architectures the training part is
     unknown and left out (``includes_training`` false): the figure is then an upper bound.
-    A CV tau near the ceiling is limited by the measurements, not by the model.
+    The measured targets stand in for the truth, and their spread holds the noise too, so
+    the ceiling is if anything optimistic. A CV tau near it is limited by the
+    measurements, not by the model.
     """
     from scipy.stats import kendalltau
 
