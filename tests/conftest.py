@@ -12,6 +12,17 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def load_benchmark(name: str):  # type: ignore[no-untyped-def]
+    """The script ``benchmarks/NAME.py`` as a module: the benchmarks are scripts, not a
+    package, and their tests call their functions."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(autouse=True)
 def _isolated_user_zoo(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Point the user's registry file at a temp path so tests never read or write ~/.config."""

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def budget():
-    spec = importlib.util.spec_from_file_location("chip_budget", ROOT / "benchmarks" / "chip_budget.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("chip_budget")
 
 
 def test_pooled_chip_sd_is_the_root_mean_square_over_records(budget, tmp_path: Path) -> None:

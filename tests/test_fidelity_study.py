@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,16 +11,12 @@ import pytest
 
 from analognas.space import ArchSpec, StageSpec
 from analognas.training import get_fidelity
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("fidelity_study", ROOT / "benchmarks" / "fidelity_study.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("fidelity_study")
 
 
 def test_measure_resumes_and_reports(study, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

@@ -9,7 +9,6 @@ over training seeds, the resume, and one-line errors.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -17,19 +16,16 @@ from pathlib import Path
 import pytest
 
 from analognas.space import load_space
+from tests.conftest import load_benchmark
 
 from .test_search_support import fit_and_save, write_records
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("verify_winners", ROOT / "benchmarks" / "verify_winners.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("verify_winners")
 
 
 def _args(tmp: Path, sur: Path) -> list[str]:
