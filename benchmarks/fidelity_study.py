@@ -143,6 +143,9 @@ def measure(args: argparse.Namespace) -> None:
         while True:
             done = _done(out)
             pending = [(seed, spec) for seed, spec in todo if (spec.arch_id, name, seed) not in done]
+            # rows with training already on disk (a killed run's epochs, a finished FP32
+            # checkpoint) first: their hours are spent, and a restart should not leave them
+            pending.sort(key=lambda p: not _started(store, p[1], fid, recipe, p[0]))  # stable
             if not pending:
                 break
             if wait:
@@ -160,6 +163,17 @@ def measure(args: argparse.Namespace) -> None:
             if wait and not took:
                 break  # every held row was finished by its holder
             wait = not took
+
+
+def _started(store, spec, fid, recipe, seed: int) -> bool:
+    """Whether the cache holds part of this row's training: its FP32 checkpoint, the
+    epoch-resume file of an FP32 run that was cut off, or its HWA checkpoint."""
+    from analognas.training import checkpoint_key
+    from analognas.training._resume import ResumeFile
+
+    fp32 = store.paths(checkpoint_key(spec, "fashion-mnist", "fp32", None, fid, seed))[0]
+    hwa = store.paths(checkpoint_key(spec, "fashion-mnist", "hwa", recipe, fid, seed))[0]
+    return any(p.exists() for p in (fp32, ResumeFile.beside(fp32).path, hwa))
 
 
 def read_rows(out: Path) -> list[dict]:

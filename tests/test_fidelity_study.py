@@ -241,3 +241,24 @@ def test_merge_appends_only_rows_the_study_lacks(study, tmp_path: Path, monkeypa
     assert study.main() == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such file" in err
+
+
+def test_rows_with_training_on_disk_are_measured_first(study, tmp_path: Path, monkeypatch) -> None:
+    """A restarted process first finishes the rows whose training a killed run left behind
+    (a finished FP32 checkpoint here), before the panel's order."""
+    from analognas.data import load_dataset
+    from analognas.training import DATA_SEED, CheckpointStore, ensure_fp32
+
+    tiny = get_fidelity("quick").with_overrides(train_size=200, test_size=100, epochs=1, batch_size=50)
+    monkeypatch.setattr(study, "candidates", lambda: {"tiny": tiny})
+    specs = [ArchSpec(8, 3, (StageSpec(w, 1),), name=f"w{w}") for w in (4, 8, 12)]
+    monkeypatch.setattr(study, "panel", lambda n: specs[:n])
+    monkeypatch.setattr(study, "PROBE_IMAGES", 50)
+    store = CheckpointStore(tmp_path / "c")
+    ds = load_dataset("fashion-mnist", train_size=200, test_size=100, seed=DATA_SEED)
+    ensure_fp32(specs[2], ds, tiny, 0, store, None, "cpu")
+    args = argparse.Namespace(out=str(tmp_path / "s.jsonl"), cache_dir=str(tmp_path / "c"), only=None,
+                              repeats=1, device="cpu", panel=3, seeds="0")
+    study.measure(args)
+    rows = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert [r["arch_id"] for r in rows] == [specs[2].arch_id, specs[0].arch_id, specs[1].arch_id]
