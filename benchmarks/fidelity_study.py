@@ -322,7 +322,6 @@ def report(args: argparse.Namespace) -> None:
 
     ref = by.get("standard", {})
     splits: list[str] = []
-    scores: dict[str, tuple[float, float, int]] = {}
     print("| fidelity | archs | tau 1 day vs standard | tau AVM vs standard | tau seed 0 vs 1 |"
           " tau programming 0 vs 1 | CPU-s per record |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -339,15 +338,12 @@ def report(args: argparse.Namespace) -> None:
         recs = [r for a in archs for r in archs[a].values()]
         multi = [r for r in recs if len(r["per_repeat"]) > 1]
         progs = ([prog(r, 0) for r in multi], [prog(r, 1) for r in multi])
-        t_ref = _tau(*ref_day)
         # a row whose checkpoints came from the cache did not pay for its training
         paid = [r for r in recs if not any((r.get("cached") or {}).values())]
         cpu = sum(r["cpu_seconds"] for r in paid or recs) / len(paid or recs)
         cpu_text = f"{cpu:.0f}" if paid else "n/a (all cached)"
         print(f"| {name} | {len(archs)} | {_cell(*ref_day)} | {_cell(*ref_avm)} | {_cell(*seeds)} | "
               f"{_cell(*progs, groups=[r['arch_id'] for r in multi])} | {cpu_text} |")
-        if name != "standard":
-            scores[name] = (t_ref, cpu, len(common))
         # training seconds are those recorded with each checkpoint (a resumed or cached
         # training keeps its full time), so rows with cached checkpoints count too
         split = [r for r in recs if "eval_seconds" in r]
@@ -358,7 +354,7 @@ def report(args: argparse.Namespace) -> None:
                           f"{100 * drift / (train + drift):.0f} % of training plus drift wall time ({len(split)} rows)")
     for line in splits:
         print(f"\n{line}")
-    print("\n" + choose(scores))
+    print("\n" + choose(*choice_scores(by)))
     matched_report(by)
     noise_report(by)
     ceiling_report(by)
@@ -500,16 +496,54 @@ TAU_SLACK = 0.05  # a convention: a cheaper record buys more records, worth this
 MIN_COMMON = 10  # architectures a candidate must share with the reference to be ranked
 
 
-def choose(scores: dict[str, tuple[float, float, int]]) -> str:
+def choice_scores(by: dict) -> tuple[dict[str, tuple[float, float, int]], dict[str, int]]:
+    """What the rule compares: per ranked candidate, its 1-day tau against ``standard`` and
+    its CPU-seconds per record, both over the architectures that every ranked candidate
+    shares with the reference. A tau over other networks, or a cost over cheaper ones,
+    would compare panels rather than fidelities (the reference is measured cheapest first,
+    so a candidate measured on its first rows alone would look cheap). Candidates sharing
+    fewer than ``MIN_COMMON`` architectures with the reference wait, fewest first, until
+    the shared set holds ``MIN_COMMON``; they come back as ``pending`` with their counts."""
+    ref = by.get("standard", {})
+    shared = {n: {a for a in archs if a in ref} for n, archs in by.items() if n != "standard"}
+    ranked = {n for n, s in shared.items() if len(s) >= MIN_COMMON}
+    common: set[str] = set()
+    while ranked:
+        common = set.intersection(*(shared[n] for n in ranked))
+        if len(common) >= MIN_COMMON:
+            break
+        ranked.remove(min(ranked, key=lambda n: (len(shared[n]), n)))
+
+    def day(recs) -> float:
+        return sum(r["mean"][r["times"].index(ONE_DAY)] for r in recs) / len(recs)
+
+    scores = {}
+    for n in sorted(ranked):
+        archs = sorted(common)
+        t = _tau([day(list(by[n][a].values())) for a in archs], [day(list(ref[a].values())) for a in archs])
+        recs = [r for a in archs for r in by[n][a].values()]
+        paid = [r for r in recs if not any((r.get("cached") or {}).values())] or recs
+        scores[n] = (t, sum(r["cpu_seconds"] for r in paid) / len(paid), len(archs))
+    pending = {n: len(shared[n]) for n in sorted(shared) if n not in ranked}
+    return scores, pending
+
+
+def choose(scores: dict[str, tuple[float, float, int]], pending: dict[str, int] | None = None) -> str:
     """The collection fidelity: the cheapest candidate whose 1-day tau against `standard`
     is within ``TAU_SLACK`` of the best candidate's, among candidates that share at least
     ``MIN_COMMON`` architectures with it (rank agreement per CPU-second). The slack is a
     convention, not a test: differences this small are far inside the intervals the
-    table prints, so the table is the evidence and this line only applies the rule."""
+    table prints, so the table is the evidence and this line only applies the rule.
+    ``pending`` (candidate -> architectures shared so far) names the candidates the rule
+    could not rank yet, so a choice made without them says so."""
+    wait = ""
+    if pending:
+        wait = "; not ranked yet: " + ", ".join(f"{n} ({k} of {MIN_COMMON} architectures)"
+                                                for n, k in pending.items())
     ranked = {n: v for n, v in scores.items() if math.isfinite(v[0]) and v[2] >= MIN_COMMON}
     if not ranked:
         return (f"choice: none yet (no candidate has {MIN_COMMON} or more architectures measured at standard "
-                "too)")
+                f"too{wait})")
     best = max(ranked, key=lambda n: ranked[n][0])
     pick = min((n for n in ranked if ranked[n][0] >= ranked[best][0] - TAU_SLACK), key=lambda n: ranked[n][1])
     tau, cpu, n = ranked[pick]
@@ -518,7 +552,7 @@ def choose(scores: dict[str, tuple[float, float, int]]) -> str:
     else:
         why = f"no cheaper candidate comes within {TAU_SLACK} of it"
     return (f"choice: {pick} (tau 1 day vs standard {tau:.3f} over {n} architectures at {cpu:.0f} CPU-s per "
-            f"record; {why})")
+            f"record on them; {why}{wait})")
 
 
 def probe_report(by: dict, ref: dict) -> None:

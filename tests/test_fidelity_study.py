@@ -64,6 +64,36 @@ def test_choice_is_the_cheapest_candidate_within_the_slack(study) -> None:
     assert study.choose({"a": (0.99, 1.0, 2)}).startswith("choice: none yet")  # two networks rank nothing
 
 
+def test_choice_compares_candidates_on_the_networks_they_all_share(study) -> None:
+    times = [1.0, 3600.0, 86400.0, 2592000.0]
+
+    def row(level: float, cpu: float = 100.0) -> dict:
+        return {"times": times, "mean": [level] * 4, "per_repeat": [[level] * 4], "cpu_seconds": cpu}
+
+    ref = {f"n{i}": {0: row(float(i))} for i in range(14)}
+    # "slow" ranks the first 12 networks as the reference does and costs 300 CPU-s there, but
+    # it also measured n12 and n13 (reversed, and dear): neither counts, since "fast" lacks them
+    slow = {f"n{i}": {0: row(float(i), 300.0)} for i in range(12)}
+    slow |= {"n12": {0: row(99.0, 5000.0)}, "n13": {0: row(-99.0, 5000.0)}}
+    # "fast" swaps the first two networks and costs 100
+    fast = {f"n{i}": {0: row(float(i if i > 1 else 1 - i))} for i in range(12)}
+    few = {f"n{i}": {0: row(float(i), 1.0)} for i in range(4)}  # cheapest, but on 4 networks
+    scores, pending = study.choice_scores({"standard": ref, "slow": slow, "fast": fast, "few": few})
+    assert pending == {"few": 4}
+    assert scores["slow"][0] == pytest.approx(1.0) and scores["slow"][1:] == (300.0, 12)
+    assert scores["fast"][1:] == (100.0, 12) and scores["fast"][0] < 1.0
+    got = study.choose(scores, pending)
+    assert got.startswith("choice: fast (") and "over 12 architectures" in got
+    assert got.endswith("not ranked yet: few (4 of 10 architectures))")
+    # two candidates whose shared sets overlap on too few networks: the smaller one waits
+    early = {f"n{i}": {0: row(float(i))} for i in range(11)}
+    late = {f"n{i}": {0: row(float(i))} for i in range(4, 14)}
+    scores, pending = study.choice_scores({"standard": ref, "early": early, "late": late})
+    assert pending == {"late": 10} and scores["early"][2] == 11
+    none_yet = study.choose(*study.choice_scores({"standard": ref, "few": few}))
+    assert none_yet.startswith("choice: none yet") and "few (4 of 10 architectures)" in none_yet
+
+
 def test_tau_cells_carry_a_reproducible_bootstrap_interval(study) -> None:
     a = list(range(20))
     b = [v + (3 if v % 4 == 0 else 0) for v in a]  # a few swaps: tau below 1
