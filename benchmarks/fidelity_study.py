@@ -308,14 +308,27 @@ def _cell(a: list[float], b: list[float], groups: list[str] | None = None) -> st
     return f"{tau:.3f} [{lo:.2f}, {hi:.2f}]"
 
 
+def _day(r: dict) -> float:
+    """A row's mean accuracy at 1 day."""
+    return r["mean"][r["times"].index(ONE_DAY)]
+
+
+def _seed_mean_day(seeds: dict) -> float:
+    """One architecture's 1-day accuracy averaged over its seeds' rows (seed -> row)."""
+    return sum(_day(r) for r in seeds.values()) / len(seeds)
+
+
+def _paid(recs: list[dict]) -> list[dict]:
+    """The rows that paid for their training: a row whose checkpoints came from the cache
+    did not, so its CPU-seconds would understate the fidelity's cost."""
+    return [r for r in recs if not any((r.get("cached") or {}).values())]
+
+
 def report(args: argparse.Namespace) -> None:
     rows = read_rows(Path(args.out))
     by = {}
     for r in rows:
         by.setdefault(r["fidelity"], {}).setdefault(r["arch_id"], {})[r["seed"]] = r
-
-    def day(r):
-        return r["mean"][r["times"].index(ONE_DAY)]
 
     def prog(r, k):
         return r["per_repeat"][k][r["times"].index(ONE_DAY)]
@@ -328,18 +341,16 @@ def report(args: argparse.Namespace) -> None:
     for name, archs in by.items():
         both = [a for a in archs if len(archs[a]) >= 2]
         common = [a for a in archs if a in ref]
-        mean_day = lambda d, a: sum(day(r) for r in d[a].values()) / len(d[a])
         mean_avm = lambda d, a: sum(r["avm"] for r in d[a].values()) / len(d[a])
-        ref_day = ([mean_day(archs, a) for a in common], [mean_day(ref, a) for a in common])
+        ref_day = ([_seed_mean_day(archs[a]) for a in common], [_seed_mean_day(ref[a]) for a in common])
         ref_avm = ([mean_avm(archs, a) for a in common], [mean_avm(ref, a) for a in common])
         s0, s1 = sorted({s for a in both for s in archs[a]})[:2] if both else (0, 1)
         paired = [a for a in both if s0 in archs[a] and s1 in archs[a]]
-        seeds = ([day(archs[a][s0]) for a in paired], [day(archs[a][s1]) for a in paired])
+        seeds = ([_day(archs[a][s0]) for a in paired], [_day(archs[a][s1]) for a in paired])
         recs = [r for a in archs for r in archs[a].values()]
         multi = [r for r in recs if len(r["per_repeat"]) > 1]
         progs = ([prog(r, 0) for r in multi], [prog(r, 1) for r in multi])
-        # a row whose checkpoints came from the cache did not pay for its training
-        paid = [r for r in recs if not any((r.get("cached") or {}).values())]
+        paid = _paid(recs)
         cpu = sum(r["cpu_seconds"] for r in paid or recs) / len(paid or recs)
         cpu_text = f"{cpu:.0f}" if paid else "n/a (all cached)"
         print(f"| {name} | {len(archs)} | {_cell(*ref_day)} | {_cell(*ref_avm)} | {_cell(*seeds)} | "
@@ -514,15 +525,12 @@ def choice_scores(by: dict) -> tuple[dict[str, tuple[float, float, int]], dict[s
             break
         ranked.remove(min(ranked, key=lambda n: (len(shared[n]), n)))
 
-    def day(recs) -> float:
-        return sum(r["mean"][r["times"].index(ONE_DAY)] for r in recs) / len(recs)
-
+    archs = sorted(common)
     scores = {}
     for n in sorted(ranked):
-        archs = sorted(common)
-        t = _tau([day(list(by[n][a].values())) for a in archs], [day(list(ref[a].values())) for a in archs])
+        t = _tau([_seed_mean_day(by[n][a]) for a in archs], [_seed_mean_day(ref[a]) for a in archs])
         recs = [r for a in archs for r in by[n][a].values()]
-        paid = [r for r in recs if not any((r.get("cached") or {}).values())] or recs
+        paid = _paid(recs) or recs
         scores[n] = (t, sum(r["cpu_seconds"] for r in paid) / len(paid), len(archs))
     pending = {n: len(shared[n]) for n in sorted(shared) if n not in ranked}
     return scores, pending
