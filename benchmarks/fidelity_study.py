@@ -365,7 +365,7 @@ def report(args: argparse.Namespace) -> None:
                           f"{100 * drift / (train + drift):.0f} % of training plus drift wall time ({len(split)} rows)")
     for line in splits:
         print(f"\n{line}")
-    print("\n" + choose(*choice_scores(by)))
+    print("\n" + choose(*choice_scores(by), size_baseline(by)))
     matched_report(by)
     noise_report(by)
     ceiling_report(by)
@@ -507,14 +507,9 @@ TAU_SLACK = 0.05  # a convention: a cheaper record buys more records, worth this
 MIN_COMMON = 10  # architectures a candidate must share with the reference to be ranked
 
 
-def choice_scores(by: dict) -> tuple[dict[str, tuple[float, float, int]], dict[str, int]]:
-    """What the rule compares: per ranked candidate, its 1-day tau against ``standard`` and
-    its CPU-seconds per record, both over the architectures that every ranked candidate
-    shares with the reference. A tau over other networks, or a cost over cheaper ones,
-    would compare panels rather than fidelities (the reference is measured cheapest first,
-    so a candidate measured on its first rows alone would look cheap). Candidates sharing
-    fewer than ``MIN_COMMON`` architectures with the reference wait, fewest first, until
-    the shared set holds ``MIN_COMMON``; they come back as ``pending`` with their counts."""
+def _ranked_and_shared(by: dict) -> tuple[set[str], list[str], dict[str, set[str]]]:
+    """The candidates the rule ranks, the architectures they all share with ``standard``
+    (sorted), and each candidate's own shared set (see ``choice_scores``)."""
     ref = by.get("standard", {})
     shared = {n: {a for a in archs if a in ref} for n, archs in by.items() if n != "standard"}
     ranked = {n for n, s in shared.items() if len(s) >= MIN_COMMON}
@@ -524,8 +519,19 @@ def choice_scores(by: dict) -> tuple[dict[str, tuple[float, float, int]], dict[s
         if len(common) >= MIN_COMMON:
             break
         ranked.remove(min(ranked, key=lambda n: (len(shared[n]), n)))
+    return ranked, sorted(common), shared
 
-    archs = sorted(common)
+
+def choice_scores(by: dict) -> tuple[dict[str, tuple[float, float, int]], dict[str, int]]:
+    """What the rule compares: per ranked candidate, its 1-day tau against ``standard`` and
+    its CPU-seconds per record, both over the architectures that every ranked candidate
+    shares with the reference. A tau over other networks, or a cost over cheaper ones,
+    would compare panels rather than fidelities (the reference is measured cheapest first,
+    so a candidate measured on its first rows alone would look cheap). Candidates sharing
+    fewer than ``MIN_COMMON`` architectures with the reference wait, fewest first, until
+    the shared set holds ``MIN_COMMON``; they come back as ``pending`` with their counts."""
+    ref = by.get("standard", {})
+    ranked, archs, shared = _ranked_and_shared(by)
     scores = {}
     for n in sorted(ranked):
         t = _tau([_seed_mean_day(by[n][a]) for a in archs], [_seed_mean_day(ref[a]) for a in archs])
@@ -536,14 +542,31 @@ def choice_scores(by: dict) -> tuple[dict[str, tuple[float, float, int]], dict[s
     return scores, pending
 
 
-def choose(scores: dict[str, tuple[float, float, int]], pending: dict[str, int] | None = None) -> str:
+def size_baseline(by: dict) -> float | None:
+    """Tau of the parameter count alone against ``standard``'s 1-day accuracy, over the
+    networks the rule compares candidates on (None before it compares any). It costs
+    nothing, and a surrogate sees it as a feature: a fidelity that ranks the reference
+    worse than this teaches the surrogate its own errors (undertrained large networks)
+    rather than anything the architecture adds to its size."""
+    _, archs, _ = _ranked_and_shared(by)
+    ref = by.get("standard", {})
+    if len(archs) < MIN_COMMON:
+        return None
+    params = [next(iter(ref[a].values()))["params"] for a in archs]
+    return _tau(params, [_seed_mean_day(ref[a]) for a in archs])
+
+
+def choose(scores: dict[str, tuple[float, float, int]], pending: dict[str, int] | None = None,
+           baseline: float | None = None) -> str:
     """The collection fidelity: the cheapest candidate whose 1-day tau against `standard`
     is within ``TAU_SLACK`` of the best candidate's, among candidates that share at least
     ``MIN_COMMON`` architectures with it (rank agreement per CPU-second). The slack is a
     convention, not a test: differences this small are far inside the intervals the
     table prints, so the table is the evidence and this line only applies the rule.
     ``pending`` (candidate -> architectures shared so far) names the candidates the rule
-    could not rank yet, so a choice made without them says so."""
+    could not rank yet, so a choice made without them says so; ``baseline`` (the
+    parameter count's tau on the same networks, ``size_baseline``) is named when the
+    choice does not beat it."""
     wait = ""
     if pending:
         wait = "; not ranked yet: " + ", ".join(f"{n} ({k} of {MIN_COMMON} architectures)"
@@ -559,8 +582,12 @@ def choose(scores: dict[str, tuple[float, float, int]], pending: dict[str, int] 
         why = f"the best candidate, {best}, reaches {ranked[best][0]:.3f} at {ranked[best][1]:.0f} CPU-s"
     else:
         why = f"no cheaper candidate comes within {TAU_SLACK} of it"
+    warn = ""
+    if baseline is not None and math.isfinite(baseline) and tau <= baseline:
+        warn = (f". Warning: the parameter count alone ranks the same networks at {baseline:.3f}: this "
+                f"fidelity adds no ranking beyond size yet")
     return (f"choice: {pick} (tau 1 day vs standard {tau:.3f} over {n} architectures at {cpu:.0f} CPU-s per "
-            f"record on them; {why}{wait})")
+            f"record on them; {why}{wait}){warn}")
 
 
 def probe_report(by: dict, ref: dict) -> None:
@@ -627,6 +654,9 @@ def main() -> int:
     if args.report:
         report(args)
         return 0
+    from analognas._malloc import tune_glibc_malloc
+
+    tune_glibc_malloc()  # as the CLI does; a no-op under the MALLOC_*_ variables of the job scripts
     try:
         measure(args)
     except PanelError as exc:

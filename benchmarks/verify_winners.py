@@ -197,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.references = [r for r in args.references.split(",") if r]
     from analognas._errors import AnalogNASError
+    from analognas._malloc import tune_glibc_malloc
 
+    tune_glibc_malloc()  # as the CLI does (benchmarks/malloc_tuning.py)
     try:
         out = measure(args)
     except AnalogNASError as exc:

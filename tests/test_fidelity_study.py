@@ -94,6 +94,28 @@ def test_choice_compares_candidates_on_the_networks_they_all_share(study) -> Non
     assert none_yet.startswith("choice: none yet") and "few (4 of 10 architectures)" in none_yet
 
 
+def test_choice_says_when_parameter_count_alone_ranks_as_well(study) -> None:
+    times = [1.0, 3600.0, 86400.0, 2592000.0]
+
+    def row(level: float, params: int) -> dict:
+        return {"times": times, "mean": [level] * 4, "per_repeat": [[level] * 4], "cpu_seconds": 10.0,
+                "params": params}
+
+    # the reference's accuracy grows with size; "cheap" gets the two largest networks wrong
+    ref = {f"n{i}": {0: row(float(i), 1000 * (i + 1))} for i in range(12)}
+    cheap = {f"n{i}": {0: row(float(i) if i < 10 else -float(i), 1000 * (i + 1))} for i in range(12)}
+    by = {"standard": ref, "cheap": cheap}
+    assert study.size_baseline(by) == pytest.approx(1.0)
+    got = study.choose(*study.choice_scores(by), study.size_baseline(by))
+    assert got.startswith("choice: cheap (") and "parameter count alone ranks the same networks at 1.000" in got
+    # a fidelity that ranks the reference better than size does gets no warning
+    odd = {f"n{i}": {0: row(float(i), 1000 * (12 - i) if i < 3 else 1000 * (i + 1))} for i in range(12)}
+    good = {"standard": odd, "exact": odd}
+    assert study.size_baseline(good) < 1.0
+    assert "Warning" not in study.choose(*study.choice_scores(good), study.size_baseline(good))
+    assert study.size_baseline({"standard": ref, "few": {"n0": ref["n0"]}}) is None
+
+
 def test_tau_cells_carry_a_reproducible_bootstrap_interval(study) -> None:
     a = list(range(20))
     b = [v + (3 if v % 4 == 0 else 0) for v in a]  # a few swaps: tau below 1
