@@ -5,9 +5,9 @@ unmapped when freed, and freed heap tops are trimmed back to the kernel; an anal
 allocates and frees hundreds of such activations, noise windows and masks, so it spends
 its time in page faults. Keeping freed memory in the process removes that
 (``benchmarks/malloc_tuning.py`` gives the figures). The same values are what the
-collection workers get through ``MALLOC_*_`` variables; a process that is already
-running can only set them with ``mallopt``, which caps the mmap threshold at 32 MiB on
-64-bit glibc.
+collection workers get through ``MALLOC_*_`` variables, which a process that is already
+running cannot read any more; ``mallopt`` sets them instead (it takes an ``int``, so
+2 GiB is the largest threshold it can set, against 4 GiB from the variables).
 
 The cost: the resident size stays at its peak instead of shrinking after a large
 evaluation, which is what a measuring process wants anyway.
@@ -23,8 +23,8 @@ M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
 M_MMAP_THRESHOLD = -3
 
-MMAP_THRESHOLD = 32 * 1024 * 1024
-"""The largest value glibc accepts from ``mallopt`` (HEAP_MAX_SIZE / 2 on 64-bit)."""
+MMAP_THRESHOLD = 2**31 - 1
+"""Blocks below 2 GiB come from the heap and are reused (``mallopt`` takes an int)."""
 TRIM_THRESHOLD = 2**31 - 1
 """``mallopt`` takes an int: never trim below 2 GiB of free heap top."""
 TOP_PAD = 1 << 30
