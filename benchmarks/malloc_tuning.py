@@ -34,6 +34,7 @@ SHAPE = (1, 28, 28)
 
 
 def _worker(measurement: str, network: str, tuned: bool, iters: int, images: int) -> float:
+    """Median seconds of one measurement after warm-up, in this (fresh) process."""
     if tuned:
         from analognas._malloc import tune_glibc_malloc
 
@@ -84,6 +85,8 @@ def _worker(measurement: str, network: str, tuned: bool, iters: int, images: int
 
 
 def _run(measurement: str, network: str, tuned: bool, args: argparse.Namespace) -> float:
+    """One worker in a subprocess: ``mallopt`` cannot be undone, and the parent's own heap
+    (and any ``MALLOC_*_`` variable, removed here) must not leak into the comparison."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(args.threads)
@@ -126,7 +129,8 @@ def main() -> int:
             print(f"{network:<10} {m:<12} default {row['default_s']:.3f} s  tuned {row['tuned_s']:.3f} s  "
                   f"x{ratio:.2f}", flush=True)
     if args.json_out:
-        meta = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
+        meta = {"machine": platform.processor() or platform.machine(), "libc": " ".join(platform.libc_ver()),
+                "threads": args.threads,
                 "rounds": args.rounds, "iters": args.iters, "images": args.images}
         with open(args.json_out, "w") as fh:
             json.dump({"meta": meta, "rows": rows}, fh, indent=1)

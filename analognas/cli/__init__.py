@@ -22,16 +22,16 @@ def _pin_threads(argv: list[str]) -> None:
 
 _pin_threads(sys.argv[1:])
 
-from analognas._malloc import tune_glibc_malloc  # noqa: E402
-
-# Every command: analog reads spend a third of their time in page faults otherwise.
-tune_glibc_malloc()
-
 from analognas.cli import _arch, _search, _surrogate, _train  # noqa: E402, F401  (register commands)
 from analognas.cli._app import app  # noqa: E402
 
 
 def main() -> None:
+    """The ``analognas`` script. The allocator is tuned here, not on import, so a process
+    that only imports the CLI (a test, a notebook) keeps its own malloc settings."""
+    from analognas._malloc import tune_glibc_malloc
+
+    tune_glibc_malloc()  # analog reads spend a third to two thirds of their time in page faults otherwise
     app()
 
 
