@@ -32,7 +32,14 @@ TRIM_THRESHOLD = 2**31 - 1
 TOP_PAD = 1 << 30
 """Grow the heap 1 GiB at a time (address space only; pages are touched on use)."""
 
-ENV_VARS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": "4294967296",
+    "MALLOC_TRIM_THRESHOLD_": "68719476736",
+    "MALLOC_TOP_PAD_": "1073741824",
+}
+"""The same settings for a process not started yet (collection workers, benchmark
+workers): glibc reads these variables at start-up and accepts larger values there."""
+ENV_VARS = tuple(MALLOC_ENV)
 """The user's own choice of these settings, which wins."""
 FALLBACK_MMAP_THRESHOLD = 32 * 1024 * 1024
 """HEAP_MAX_SIZE / 2 on 64-bit: the most that older glibc accepts from ``mallopt``."""
@@ -66,4 +73,4 @@ def tune_glibc_malloc() -> bool:
     return mmap and trim and pad
 
 
-__all__ = ["tune_glibc_malloc", "user_chose_malloc_settings"]
+__all__ = ["MALLOC_ENV", "tune_glibc_malloc", "user_chose_malloc_settings"]

@@ -32,11 +32,8 @@ import subprocess
 import sys
 import time
 
-MALLOC_ENV = {
-    "MALLOC_MMAP_THRESHOLD_": "4294967296",
-    "MALLOC_TRIM_THRESHOLD_": "68719476736",
-    "MALLOC_TOP_PAD_": "1073741824",
-}
+from analognas._malloc import MALLOC_ENV
+
 MEASUREMENTS = ("digital_train", "hwa_train", "digital_eval", "analog_eval")
 
 

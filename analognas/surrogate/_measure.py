@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analognas._malloc import MALLOC_ENV
 from analognas.space import ArchSpec, space_from_dict
 from analognas.surrogate._design import Design
 from analognas.surrogate._errors import SurrogateError
@@ -29,13 +30,7 @@ from analognas.surrogate._store import RecordStore, failed_path, work_through
 if TYPE_CHECKING:
     pass
 
-WORKER_ENV = {
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "MALLOC_MMAP_THRESHOLD_": "4294967296",
-    "MALLOC_TRIM_THRESHOLD_": "68719476736",
-    "MALLOC_TOP_PAD_": "1073741824",
-}
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **MALLOC_ENV}
 POLL_SECONDS = 1.0
 
 
