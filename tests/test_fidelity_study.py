@@ -116,6 +116,30 @@ def test_choice_says_when_parameter_count_alone_ranks_as_well(study) -> None:
     assert study.size_baseline({"standard": ref, "few": {"n0": ref["n0"]}}) is None
 
 
+def test_tau_differences_are_paired_over_the_networks_both_share(study) -> None:
+    times = [1.0, 3600.0, 86400.0, 2592000.0]
+
+    def row(level: float, params: int = 1) -> dict:
+        return {"times": times, "mean": [level] * 4, "per_repeat": [[level] * 4], "params": params}
+
+    # size ranks the reference backwards on every other pair; "exact" ranks it perfectly
+    ref = {f"n{i:02d}": {0: row(float(i), 1000 * (i + (2 if i % 2 == 0 else -2)))} for i in range(16)}
+    exact = {a: {0: row(d[0]["mean"][0])} for a, d in ref.items()}
+    noisy = {a: {0: row(d[0]["mean"][0] + (5.0 if int(a[1:]) % 3 == 0 else 0.0))} for a, d in ref.items()}
+    few = {a: exact[a] for a in list(exact)[:4]}
+    rows = study.tau_differences({"standard": ref, "exact": exact, "noisy": noisy, "few": few})
+    got = {(r[0], r[1]): r[2:] for r in rows}
+    assert set(got) == {("exact", "noisy"), ("exact", "parameters"), ("noisy", "parameters")}  # few: 4 networks
+    n, diff, lo, hi = got[("exact", "parameters")]
+    size_tau = study._tau([ref[a][0]["params"] for a in sorted(ref)], [ref[a][0]["mean"][0] for a in sorted(ref)])
+    assert n == 16 and diff == pytest.approx(1.0 - size_tau) and diff > 0
+    assert lo <= diff <= hi and lo > 0  # a perfect ranking against a poor one: the interval excludes 0
+    n, diff, lo, hi = got[("exact", "noisy")]
+    assert diff > 0 and lo >= 0 and lo <= diff <= hi  # noisy is never better on any resample
+    assert study.tau_differences({"standard": ref, "exact": exact, "noisy": noisy, "few": few}) == rows  # seeded
+    assert study.tau_differences({"exact": exact}) == []
+
+
 def test_tau_cells_carry_a_reproducible_bootstrap_interval(study) -> None:
     a = list(range(20))
     b = [v + (3 if v % 4 == 0 else 0) for v in a]  # a few swaps: tau below 1
