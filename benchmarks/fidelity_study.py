@@ -365,8 +365,9 @@ def report(args: argparse.Namespace) -> None:
                           f"{100 * drift / (train + drift):.0f} % of training plus drift wall time ({len(split)} rows)")
     for line in splits:
         print(f"\n{line}")
-    print("\n" + choose(*choice_scores(by), size_baseline(by)))
-    differences_report(by)
+    differences = tau_differences(by)
+    print("\n" + choose(*choice_scores(by), size_baseline(by), differences))
+    differences_report(differences)
     matched_report(by)
     noise_report(by)
     ceiling_report(by)
@@ -558,7 +559,8 @@ def size_baseline(by: dict) -> float | None:
 
 
 def choose(scores: dict[str, tuple[float, float, int]], pending: dict[str, int] | None = None,
-           baseline: float | None = None) -> str:
+           baseline: float | None = None,
+           differences: list[tuple[str, str, int, float, float, float]] | None = None) -> str:
     """The collection fidelity: the cheapest candidate whose 1-day tau against `standard`
     is within ``TAU_SLACK`` of the best candidate's, among candidates that share at least
     ``MIN_COMMON`` architectures with it (rank agreement per CPU-second). The slack is a
@@ -567,7 +569,8 @@ def choose(scores: dict[str, tuple[float, float, int]], pending: dict[str, int] 
     ``pending`` (candidate -> architectures shared so far) names the candidates the rule
     could not rank yet, so a choice made without them says so; ``baseline`` (the
     parameter count's tau on the same networks, ``size_baseline``) is named when the
-    choice does not beat it."""
+    choice does not beat it; ``differences`` (``tau_differences``) says whether the data
+    tell the pick apart from the other ranked candidates and from the parameter count."""
     wait = ""
     if pending:
         wait = "; not ranked yet: " + ", ".join(f"{n} ({k} of {MIN_COMMON} architectures)"
@@ -587,8 +590,16 @@ def choose(scores: dict[str, tuple[float, float, int]], pending: dict[str, int] 
     if baseline is not None and math.isfinite(baseline) and tau <= baseline:
         warn = (f". Warning: the parameter count alone ranks the same networks at {baseline:.3f}: this "
                 f"fidelity adds no ranking beyond size yet")
+    apart = ""
+    rivals = set(ranked) | {SIZE}
+    pairs = [d for d in differences or () if pick in d[:2] and set(d[:2]) <= rivals]
+    if pairs:
+        told = [d[0] if d[1] == pick else d[1] for d in pairs if d[4] > 0 or d[5] < 0]
+        apart = (f". The paired intervals tell it apart from: {', '.join(told)}" if told else
+                 f". No paired interval tells it apart from {', '.join(sorted(rivals - {pick}))}: "
+                 f"this panel cannot order them yet")
     return (f"choice: {pick} (tau 1 day vs standard {tau:.3f} over {n} architectures at {cpu:.0f} CPU-s per "
-            f"record on them; {why}{wait}){warn}")
+            f"record on them; {why}{wait}){warn}{apart}")
 
 
 SIZE = "parameters"  # the zero-cost ranking every candidate has to beat (``size_baseline``)
@@ -637,8 +648,7 @@ def tau_differences(by: dict) -> list[tuple[str, str, int, float, float, float]]
     return out
 
 
-def differences_report(by: dict) -> None:
-    rows = tau_differences(by)
+def differences_report(rows: list[tuple[str, str, int, float, float, float]]) -> None:
     if not rows:
         return
     print("\nPaired differences of tau 1 day vs standard (networks resampled once for both; an"

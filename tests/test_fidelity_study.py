@@ -138,6 +138,13 @@ def test_tau_differences_are_paired_over_the_networks_both_share(study) -> None:
     assert diff > 0 and lo >= 0 and lo <= diff <= hi  # noisy is never better on any resample
     assert study.tau_differences({"standard": ref, "exact": exact, "noisy": noisy, "few": few}) == rows  # seeded
     assert study.tau_differences({"exact": exact}) == []
+    # the choice line says which rivals the intervals separate from the pick, or that none are
+    scores = {"exact": (1.0, 500.0, 16), "noisy": (0.8, 100.0, 16)}
+    assert study.choose(scores, differences=rows).endswith("tell it apart from: noisy, parameters")
+    blurred = [(a, b, k, d, -0.1, 0.3) for a, b, k, d, _, _ in rows]
+    assert study.choose(scores, differences=blurred).endswith(
+        "No paired interval tells it apart from noisy, parameters: this panel cannot order them yet")
+    assert "paired" not in study.choose(scores)
 
 
 def test_tau_cells_carry_a_reproducible_bootstrap_interval(study) -> None:
