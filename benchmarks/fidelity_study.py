@@ -365,9 +365,10 @@ def report(args: argparse.Namespace) -> None:
                           f"{100 * drift / (train + drift):.0f} % of training plus drift wall time ({len(split)} rows)")
     for line in splits:
         print(f"\n{line}")
-    differences = tau_differences(by)
-    print("\n" + choose(*choice_scores(by), size_baseline(by), differences))
-    differences_report(differences)
+    _, common, _ = _ranked_and_shared(by)
+    print("\n" + choose(*choice_scores(by), size_baseline(by), tau_differences(by, set(common))))
+    differences_report(tau_differences(by))
+    level_report(by)
     matched_report(by)
     noise_report(by)
     ceiling_report(by)
@@ -594,9 +595,14 @@ def choose(scores: dict[str, tuple[float, float, int]], pending: dict[str, int] 
     rivals = set(ranked) | {SIZE}
     pairs = [d for d in differences or () if pick in d[:2] and set(d[:2]) <= rivals]
     if pairs:
-        told = [d[0] if d[1] == pick else d[1] for d in pairs if d[4] > 0 or d[5] < 0]
-        apart = (f". The paired intervals tell it apart from: {', '.join(told)}" if told else
-                 f". No paired interval tells it apart from {', '.join(sorted(rivals - {pick}))}: "
+        # each pair as (rival, low, high) of tau(pick) - tau(rival)
+        versus = [(d[1], d[4], d[5]) if d[0] == pick else (d[0], -d[5], -d[4]) for d in pairs]
+        better = [r for r, lo, _ in versus if lo > 0]
+        worse = [r for r, _, hi in versus if hi < 0]
+        told = ([f"it ranks better than {', '.join(better)}"] if better else []) + \
+               ([f"worse than {', '.join(worse)}"] if worse else [])
+        apart = (f". The paired intervals say {' and '.join(told)}" if told else
+                 f". No paired interval tells it apart from {', '.join(sorted(r for r, _, _ in versus))}: "
                  f"this panel cannot order them yet")
     return (f"choice: {pick} (tau 1 day vs standard {tau:.3f} over {n} architectures at {cpu:.0f} CPU-s per "
             f"record on them; {why}{wait}){warn}{apart}")
@@ -605,7 +611,7 @@ def choose(scores: dict[str, tuple[float, float, int]], pending: dict[str, int] 
 SIZE = "parameters"  # the zero-cost ranking every candidate has to beat (``size_baseline``)
 
 
-def tau_differences(by: dict) -> list[tuple[str, str, int, float, float, float]]:
+def tau_differences(by: dict, within: set[str] | None = None) -> list[tuple[str, str, int, float, float, float]]:
     """Paired differences of rank agreement with the reference: for each pair of
     candidates (and each candidate against the parameter count), tau(first) - tau(second)
     against ``standard``'s seed-mean 1-day accuracy on the networks both share with it,
@@ -613,7 +619,9 @@ def tau_differences(by: dict) -> list[tuple[str, str, int, float, float, float]]
     taus. The choice rule compares point taus with a slack of ``TAU_SLACK``; this says
     whether the data can tell the candidates apart at all (an interval spanning zero
     cannot). Rows: (first, second, networks, difference, low, high); pairs sharing fewer
-    than 5 networks are left out. Seeded: reproducible."""
+    than 5 networks, or whose interval is undefined, are left out. ``within`` restricts
+    every pair to those networks (the choice line uses the set the rule compares on, so
+    its verdict and its tau are about the same panel). Seeded: reproducible."""
     import numpy as np
     from scipy.stats import kendalltau
 
@@ -629,7 +637,7 @@ def tau_differences(by: dict) -> list[tuple[str, str, int, float, float, float]]
     out = []
     for i, first in enumerate(names):
         for second in names[i + 1:]:
-            archs = sorted(set(scores[first]) & set(scores[second]))
+            archs = sorted(set(scores[first]) & set(scores[second]) & (within if within is not None else set(ref)))
             if len(archs) < 5:
                 continue
             y = np.array([target[a] for a in archs])
@@ -643,9 +651,42 @@ def tau_differences(by: dict) -> list[tuple[str, str, int, float, float, float]]
                 d = kendalltau(f[k], y[k]).statistic - kendalltau(g[k], y[k]).statistic
                 if np.isfinite(d):
                     boots.append(d)
-            lo, hi = np.percentile(boots, [2.5, 97.5]) if boots else (math.nan, math.nan)
+            if not boots or not np.isfinite(diff):
+                continue
+            lo, hi = np.percentile(boots, [2.5, 97.5])
             out.append((first, second, len(archs), float(diff), float(lo), float(hi)))
     return out
+
+
+def level_gaps(by: dict) -> dict[str, tuple[int, float, float, float]]:
+    """Per candidate, its seed-mean 1-day accuracy minus ``standard``'s on the networks
+    both measured: (networks, least gap, most gap, median gap), in points. Rank agreement
+    cannot separate candidates on a small panel; a bias of level (undertrained large
+    networks) can, and a surrogate fitted on the candidate learns it."""
+    ref = by.get("standard", {})
+    out = {}
+    for n, archs in sorted(by.items()):
+        if n == "standard":
+            continue
+        gaps = sorted(_seed_mean_day(d) - _seed_mean_day(ref[a]) for a, d in archs.items() if a in ref)
+        if gaps:
+            out[n] = (len(gaps), gaps[-1], gaps[0], gaps[len(gaps) // 2] if len(gaps) % 2 else
+                      (gaps[len(gaps) // 2 - 1] + gaps[len(gaps) // 2]) / 2)
+    return out
+
+
+def level_report(by: dict) -> None:
+    ref = by.get("standard", {})
+    if not ref:
+        return
+    levels = sorted((_seed_mean_day(d), next(iter(d.values()))["params"]) for d in ref.values())
+    print(f"\nstandard at 1 day: {levels[0][0]:.1f}-{levels[-1][0]:.1f} % over {len(levels)} networks"
+          + (f" ({levels[1][0]:.1f}-{levels[-1][0]:.1f} % without the lowest, {levels[0][1]:,} parameters)"
+             if len(levels) > 2 else ""))
+    print("\n| fidelity | archs | 1-day gap to standard, least | most | median |")
+    print("|---|---:|---:|---:|---:|")
+    for n, (k, least, most, median) in level_gaps(by).items():
+        print(f"| {n} | {k} | {least:+.1f} | {most:+.1f} | {median:+.1f} |")
 
 
 def differences_report(rows: list[tuple[str, str, int, float, float, float]]) -> None:

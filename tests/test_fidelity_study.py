@@ -138,13 +138,37 @@ def test_tau_differences_are_paired_over_the_networks_both_share(study) -> None:
     assert diff > 0 and lo >= 0 and lo <= diff <= hi  # noisy is never better on any resample
     assert study.tau_differences({"standard": ref, "exact": exact, "noisy": noisy, "few": few}) == rows  # seeded
     assert study.tau_differences({"exact": exact}) == []
-    # the choice line says which rivals the intervals separate from the pick, or that none are
+    # pairs are taken on the networks both share: a candidate missing half of them is
+    # compared on the rest, and ``within`` restricts every pair further
+    half_panel = {a: d for a, d in noisy.items() if int(a[1:]) < 8}
+    rows2 = study.tau_differences({"standard": ref, "exact": exact, "part": half_panel})
+    n2 = {(r[0], r[1]): r[2] for r in rows2}
+    assert n2[("exact", "part")] == 8 and n2[("exact", "parameters")] == 16 and n2[("part", "parameters")] == 8
+    within = {f"n{i:02d}" for i in range(6)}
+    assert {r[2] for r in study.tau_differences({"standard": ref, "exact": exact}, within)} == {6}
+    # the choice line says which way the intervals separate the pick from each rival
     scores = {"exact": (1.0, 500.0, 16), "noisy": (0.8, 100.0, 16)}
-    assert study.choose(scores, differences=rows).endswith("tell it apart from: noisy, parameters")
+    assert study.choose(scores, differences=rows).endswith("say it ranks better than noisy, parameters")
+    cheap = {"exact": (1.0, 500.0, 16), "noisy": (0.98, 100.0, 16)}  # noisy is picked: it is second in its rows
+    assert study.choose(cheap, differences=rows).endswith("say worse than exact")
     blurred = [(a, b, k, d, -0.1, 0.3) for a, b, k, d, _, _ in rows]
     assert study.choose(scores, differences=blurred).endswith(
         "No paired interval tells it apart from noisy, parameters: this panel cannot order them yet")
+    unranked = {"exact": (1.0, 500.0, 16)}  # noisy not ranked: not a rival, and no row names it
+    assert study.choose(unranked, differences=rows).endswith("say it ranks better than parameters")
     assert "paired" not in study.choose(scores)
+
+
+def test_level_gaps_are_seed_mean_differences_on_shared_networks(study) -> None:
+    times = [1.0, 3600.0, 86400.0, 2592000.0]
+
+    def row(level: float) -> dict:
+        return {"times": times, "mean": [level] * 4}
+
+    ref = {"a": {0: row(90.0), 1: row(92.0)}, "b": {0: row(80.0)}, "c": {0: row(70.0)}}
+    cand = {"a": {0: row(85.0)}, "b": {0: row(79.0), 1: row(77.0)}, "x": {0: row(10.0)}}
+    assert study.level_gaps({"standard": ref, "cand": cand}) == {"cand": (2, -2.0, -6.0, -4.0)}
+    assert study.level_gaps({"standard": ref}) == {}
 
 
 def test_tau_cells_carry_a_reproducible_bootstrap_interval(study) -> None:
