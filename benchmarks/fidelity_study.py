@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 import time
 from collections.abc import Iterator
@@ -670,8 +671,7 @@ def level_gaps(by: dict) -> dict[str, tuple[int, float, float, float]]:
             continue
         gaps = sorted(_seed_mean_day(d) - _seed_mean_day(ref[a]) for a, d in archs.items() if a in ref)
         if gaps:
-            out[n] = (len(gaps), gaps[-1], gaps[0], gaps[len(gaps) // 2] if len(gaps) % 2 else
-                      (gaps[len(gaps) // 2 - 1] + gaps[len(gaps) // 2]) / 2)
+            out[n] = (len(gaps), gaps[-1], gaps[0], statistics.median(gaps))
     return out
 
 
