@@ -57,9 +57,9 @@ def test_collect_records_resumes_and_refuses_a_tiny_fit(tmp_path: Path) -> None:
         assert r["fidelity_name"] == "smoke+custom" and r["fidelity"]["train_size"] == 256
         assert r["fidelity_hash"] and r["recipe_name"] == "hwa-v2" and r["recipe_hash"] and r["drift_hash"]
         assert r["dataset"]["name"] == "fashion-mnist" and r["dataset"]["test_size"] == 128
-        assert r["accuracy"]["times"] == [1.0, 3600.0, 86400.0, 2592000.0]
-        assert len(r["accuracy"]["per_repeat"]) == 2 and len(r["accuracy"]["std"]) == 4
-        assert r["avm"] == r["accuracy"]["mean"][0] - r["accuracy"]["mean"][3]
+        assert r["accuracy"]["times"] == [1.0, 86400.0, 2592000.0]  # no 1 h at protocol v2
+        assert len(r["accuracy"]["per_repeat"]) == 2 and len(r["accuracy"]["std"]) == 3
+        assert r["avm"] == r["accuracy"]["mean"][0] - r["accuracy"]["mean"][2]
         assert 0 <= r["fp32_accuracy"] <= 100 and 0 <= r["hwa_accuracy"] <= 100
         assert r["params"] > 0 and r["macs"] > 0 and r["tiles"] > 0 and r["depth"] >= 4
         assert r["wall_seconds"] > 0 and r["versions"]["torch"] and r["timestamp"].endswith("Z")
@@ -218,6 +218,27 @@ def test_collection_reads_many_chips_on_test_subsets_where_the_fidelity_subsampl
         have = {json.loads(line)["key"] for line in (REPO / "surrogates/records" / path).read_text().splitlines()
                 if line.strip()}
         assert {k for k, _ in plan.items} <= have  # the design's first points, already measured
+
+
+def test_v2_collections_measure_1s_1d_1mo_and_add_the_times_asked_for(tmp_path: Path) -> None:
+    """Protocol v2 records hold what the targets read (1 s and 1 month for AVM, 1 day);
+    ``--drift`` adds times and so makes another cohort; v1 keeps its four times (1 h
+    included) so that its committed records keep their keys (the test above)."""
+    from analognas.surrogate import plan_collection
+    from analognas.training import get_fidelity
+
+    space, smoke = load_space("tiny"), get_fidelity("smoke")
+    v2, _ = plan_collection(space, n=1, fidelity=smoke)
+    assert v2.drift["times"] == [1.0, 86400.0, 2592000.0]
+    more, _ = plan_collection(space, n=1, fidelity=smoke, drift_times=[3600.0, 31_536_000.0, 86400.0])
+    assert more.drift["times"] == [1.0, 3600.0, 86400.0, 2592000.0, 31536000.0]
+    assert more.items[0][0] != v2.items[0][0]  # other drift settings, other key
+    v1, _ = plan_collection(space, n=1, fidelity=smoke, recipe="hwa-v1")
+    assert v1.drift["times"] == [1.0, 3600.0, 86400.0, 2592000.0]
+
+    res = collect(tmp_path, "--drift", "1h", "--drift", "0", n=1)
+    assert_one_line_error(res, "drift time must be a finite number of seconds > 0")
+    assert not (tmp_path / "r.jsonl").exists() and not (tmp_path / "cache").exists()
 
 
 def test_a_collection_of_other_conditions_is_refused_by_a_one_cohort_file(tmp_path: Path) -> None:

@@ -61,6 +61,9 @@ def collect(
     images_per_chip: Annotated[int | None, typer.Option(
         help="Test images each programming reads, drawn anew per chip; 0 reads the whole test set (the default"
              " with --repeats alone).")] = None,
+    drift: Annotated[list[str] | None, typer.Option(
+        help="Also measure at this time after programming (repeatable: 1h, 1y, 3600, ...); every record holds"
+             " 1 s, 1 day and 1 month.")] = None,
     design_seed: Annotated[int, typer.Option(
         help="Seed of the design (which architectures); --seed trains and programs them, so --seed 1 --n 30 "
              "measures a second training seed of the first 30.")] = 0,
@@ -94,7 +97,8 @@ def collect(
                              images_per_chip=images_per_chip, workers=workers,
                              data_dir=opts.data_dir, cache_dir=opts.cache_dir, retry_failed=retry_failed,
                              progress=bar.collect_event, device=dev, storage=storage,
-                             queue=_queue_settings(storage, grace_seconds, queue))
+                             queue=_queue_settings(storage, grace_seconds, queue),
+                             drift_times=[_seconds(t) for t in drift or ()])
     if result.failed:
         _warn([f"{result.failed} architecture(s) failed (kept in {result.failed_records}): "
                + "; ".join(result.failures[:3])])

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,7 @@ from analognas.surrogate._store import RecordStore, failed_path
 if TYPE_CHECKING:
     from analognas.training import Fidelity
 from analognas.surrogate._measure import POLL_SECONDS, WORKER_ENV, CollectEvent, CollectPlan, CollectResult, _Measurer
-from analognas.surrogate._reading import resolve_reading
+from analognas.surrogate._reading import collection_times, resolve_reading
 
 
 def plan_collection(
@@ -64,23 +64,25 @@ def plan_collection(
     retry_failed: bool = False,
     bins: int = DEFAULT_BINS,
     device: str = "cpu",
+    drift_times: Iterable[float] = (),
 ) -> tuple[CollectPlan, Design]:
     """The design and the measuring settings (hashes fixed here, checked by every worker).
 
     ``design_seed`` picks the architectures and ``seed`` trains and programs them, so
     ``--seed 1`` measures a second training seed of the same design points. ``repeats``
-    and ``images_per_chip`` choose how the chips are read (``resolve_reading``)."""
+    and ``images_per_chip`` choose how the chips are read (``resolve_reading``);
+    ``drift_times`` adds drift times to the ones every record holds (``collection_times``)."""
     from analognas.analog import DriftEvalConfig, get_recipe
-    from analognas.training import with_avm_times
 
     rec = get_recipe(recipe)
     if images_per_chip is not None and images_per_chip < 0:
         raise SurrogateError(f"--images-per-chip must be >= 0 (0 reads the whole test set), got {images_per_chip}")
     repeats, images_per_chip = resolve_reading(fidelity, repeats, images_per_chip)
-    kwargs: dict[str, Any] = {"repeats": repeats, "seed": seed, "images_per_chip": images_per_chip}
+    times = collection_times(rec.version, drift_times)
+    kwargs: dict[str, Any] = {"times": times, "repeats": repeats, "seed": seed, "images_per_chip": images_per_chip}
     if compensation is not None:
         kwargs["compensation"] = compensation
-    drift = with_avm_times(DriftEvalConfig(**kwargs))
+    drift = DriftEvalConfig(**kwargs)
     design = design_architectures(space, n, design_seed, bins=bins)
     path = Path(records) if records is not None else default_records_path(space.name, dataset, fidelity.name)
     items = [(record_key(s.arch_id, fidelity.hash(), rec.hash(), drift.hash(), seed), s.to_dict(include_name=False))
@@ -116,6 +118,7 @@ def collect(
     device: str = "cpu",
     storage: str | None = None,
     queue: QueueSettings | None = None,
+    drift_times: Iterable[float] = (),
 ) -> CollectResult:
     """Measure the first `n` architectures of the design of `space` (see module doc).
 
@@ -129,7 +132,8 @@ def collect(
     plan, design = plan_collection(space, n=n, fidelity=fidelity, dataset=dataset, recipe=recipe, repeats=repeats,
                                    compensation=compensation, seed=seed, design_seed=design_seed, records=records,
                                    images_per_chip=images_per_chip, data_dir=data_dir,
-                                   cache_dir=cache_dir, retry_failed=retry_failed, bins=bins, device=device)
+                                   cache_dir=cache_dir, retry_failed=retry_failed, bins=bins, device=device,
+                                   drift_times=drift_times)
     store, fstore = RecordStore(plan.records), RecordStore(failed_path(plan.records))
     # before any queue is opened: a refused worker must not have claimed an empty queue
     # with its design (the queue's own check would then refuse every rightly started worker)

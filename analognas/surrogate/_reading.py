@@ -1,4 +1,5 @@
-"""How a collection reads its chips: how many programmings, on how many test images each.
+"""How a collection reads its chips: how many programmings, on how many test images each,
+and at which drift times.
 
 Kept apart from ``_collect`` because it is a measured choice with its own evidence
 (``benchmarks/chip_budget.py``), not collection machinery.
@@ -6,13 +7,33 @@ Kept apart from ``_collect`` because it is a measured choice with its own eviden
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
+
+from analognas._times import DEFAULT_TIMES
 
 if TYPE_CHECKING:
     from analognas.training import Fidelity
 
 BASE_CHIPS = 8
 SUBSET_IMAGES = 1000
+
+COLLECT_TIMES = (1.0, 86_400.0, 2_592_000.0)
+"""The drift times a protocol-v2 record holds: 1 day (the fit's default target, and the
+spread), 1 s and 1 month (AVM, and the search's ``--drift 1mo`` target). 1 h is in no
+target, and each time point is a whole pass of every chip over its test images (next to
+which programming a chip and drifting it cost little), so measuring it would cost about a
+quarter of the drift evaluation: 15 % of a ``quick-2ep`` record and 11 % of a ``half``
+one, at the drift shares ``fidelity_study.py --report`` prints (62 % and 43 %).
+``collect --drift 1h`` adds it (or any time) back."""
+
+
+def collection_times(protocol: int, extra: Iterable[float] = ()) -> tuple[float, ...]:
+    """The drift times a collection measures: ``COLLECT_TIMES`` plus ``extra`` under
+    protocol v2; protocol v1 keeps ``DEFAULT_TIMES`` (1 h included) as its committed
+    records were measured, so that their collections resume with their keys."""
+    base = DEFAULT_TIMES if protocol == 1 else COLLECT_TIMES
+    return tuple(sorted({*base, *(float(t) for t in extra)}))
 
 
 def default_reading(fidelity: Fidelity) -> tuple[int, int | None]:
