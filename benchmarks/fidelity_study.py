@@ -45,9 +45,10 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from analognas.analog import PROBE_ETA, PROBE_IMAGES
 
@@ -279,6 +280,23 @@ def _tau(a: list[float], b: list[float]) -> float:
 BOOTSTRAP = 1000  # resamples of the interval of each tau
 
 
+def _bootstrap(members: list[list[int]], statistic: Callable[[Any], float]) -> list[float]:
+    """The finite values of ``statistic`` over ``BOOTSTRAP`` percentile-bootstrap resamples
+    of the units, each unit ``members[j]`` (the row indices drawn together) and the
+    statistic a function of the resampled row indices. Seeded with 0, so every interval of
+    the report is reproducible; ``_cell`` and ``tau_differences`` share it."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    boots = []
+    for _ in range(BOOTSTRAP):
+        i = np.concatenate([members[j] for j in rng.integers(0, len(members), len(members))]).astype(int)
+        t = statistic(i)
+        if np.isfinite(t):
+            boots.append(float(t))
+    return boots
+
+
 def _cell(a: list[float], b: list[float], groups: list[str] | None = None) -> str:
     """Tau with its 95 % percentile-bootstrap interval: with 20 networks a tau is uncertain
     by about +-0.15, and the table should say so. The unit resampled is the architecture:
@@ -296,13 +314,7 @@ def _cell(a: list[float], b: list[float], groups: list[str] | None = None) -> st
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     members = [[i for i, g in enumerate(groups) if g == u] for u in units] if groups is not None else \
         [[i] for i in units]
-    rng = np.random.default_rng(0)
-    boots = []
-    for _ in range(BOOTSTRAP):
-        i = np.concatenate([members[j] for j in rng.integers(0, len(units), len(units))]).astype(int)
-        t = kendalltau(x[i], y[i]).statistic
-        if np.isfinite(t):
-            boots.append(t)
+    boots = _bootstrap(members, lambda i: kendalltau(x[i], y[i]).statistic)
     if len(boots) < BOOTSTRAP // 2:
         return f"{tau:.3f}"
     lo, hi = np.percentile(boots, [2.5, 97.5])
@@ -645,13 +657,11 @@ def tau_differences(by: dict, within: set[str] | None = None) -> list[tuple[str,
             f = np.array([scores[first][a] for a in archs])
             g = np.array([scores[second][a] for a in archs])
             diff = kendalltau(f, y).statistic - kendalltau(g, y).statistic
-            rng = np.random.default_rng(0)
-            boots = []
-            for _ in range(BOOTSTRAP):
-                k = rng.integers(0, len(archs), len(archs))
-                d = kendalltau(f[k], y[k]).statistic - kendalltau(g[k], y[k]).statistic
-                if np.isfinite(d):
-                    boots.append(d)
+
+            def paired(k: Any, f: Any = f, g: Any = g, y: Any = y) -> float:  # this pair's arrays
+                return kendalltau(f[k], y[k]).statistic - kendalltau(g[k], y[k]).statistic
+
+            boots = _bootstrap([[k] for k in range(len(archs))], paired)
             if not boots or not np.isfinite(diff):
                 continue
             lo, hi = np.percentile(boots, [2.5, 97.5])
