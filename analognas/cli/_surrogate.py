@@ -62,8 +62,8 @@ def collect(
         help="Test images each programming reads, drawn anew per chip; 0 reads the whole test set (the default"
              " with --repeats alone).")] = None,
     drift: Annotated[list[str] | None, typer.Option(
-        help="Also measure at this time after programming (repeatable: 1h, 1y, 3600, ...); every record holds"
-             " 1 s, 1 day and 1 month.")] = None,
+        metavar="TIME", help="Also measure at this time after programming (repeatable: 1h, 1y, 3600, ...);"
+                             " every record holds 1 s, 1 day and 1 month.")] = None,
     design_seed: Annotated[int, typer.Option(
         help="Seed of the design (which architectures); --seed trains and programs them, so --seed 1 --n 30 "
              "measures a second training seed of the first 30.")] = 0,

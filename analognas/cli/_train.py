@@ -82,7 +82,8 @@ def _fid_recipe(opts: ProtocolOptions) -> dict[str, Any]:
 def evaluate(
     arch: Annotated[str, typer.Argument(help="Registry name, JSON spec or spec file.")],
     drift: Annotated[
-        list[str] | None, typer.Option(help="Time after programming: 1e5, 86400, 1h, 1d, 1mo (repeatable).")
+        list[str] | None, typer.Option(metavar="TIME",
+                                        help="Time after programming: 1e5, 86400, 1h, 1d, 1mo (repeatable).")
     ] = None,
     repeats: RepeatsOpt = 5,
     images_per_chip: ImagesOpt = None,
