@@ -50,5 +50,13 @@ def time_key(t: float) -> str:
     return f"{t:.12g}"
 
 
+def time_flag(t: float) -> str:
+    """A time as a user types it on the command line: 1s, 1h, 1d, 1mo (else seconds)."""
+    for unit, s in (("mo", 2_592_000.0), ("d", 86_400.0), ("h", 3600.0), ("s", 1.0)):
+        if t >= s and math.isclose(t / s, round(t / s)):
+            return f"{round(t / s)}{unit}"
+    return f"{t:g}s"
+
+
 def label_time(t: float) -> str:
     return TIME_LABELS.get(t, f"{t:g} s")

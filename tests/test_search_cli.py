@@ -162,6 +162,31 @@ def test_default_surrogate_is_the_newest_fitted_on_the_searched_space(
     one_line_error(res, "no surrogate fitted on this space")
 
 
+def test_default_surrogate_is_the_one_fitted_at_the_searched_drift_time(
+    tmp_path: Path,
+    resnet_surrogate: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 1-day and a 1-month surrogate of one space side by side: `--drift 1mo` takes the
+    second although the first is newer; a drift time none was fitted at is one line that
+    names those there, and no run is started."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "surrogates").mkdir()
+    day = json.loads(resnet_surrogate.read_text())
+    month = {**day, "drift_time": 2_592_000.0, "meta": {**day["meta"], "created": "2000-01-01T00:00:00Z"}}
+    (tmp_path / "surrogates/day.json").write_text(json.dumps(day))
+    (tmp_path / "surrogates/month.json").write_text(json.dumps(month))
+    res = run("search", "--drift", "1mo", "--budget", "4", "--name", "m", "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads((tmp_path / "runs/m/run.json").read_text())["surrogate"]["path"] == "surrogates/month.json"
+    res = run("search", "--budget", "4", "--name", "d", "--json")  # the default drift, 1 day
+    assert res.exit_code == 0, res.stderr
+    assert json.loads((tmp_path / "runs/d/run.json").read_text())["surrogate"]["path"] == "surrogates/day.json"
+    one_line_error(run("search", "--drift", "1h", "--budget", "4", "--name", "h"),
+                   "predicts accuracy 1h after programming (those there predict 1d, 1mo)", "--drift 1h")
+    assert not (tmp_path / "runs/h").exists()
+
+
 def test_existing_run_with_other_surrogate_is_refused_then_forced(
     tmp_path: Path,
     resnet_surrogate: Path,

@@ -14,6 +14,7 @@ from typing import Any
 
 from analognas._errors import ConfigError
 from analognas._hashing import file_sha256
+from analognas._times import time_flag
 from analognas.space import ArchSpec, SearchSpace
 
 
@@ -53,13 +54,6 @@ def file_hash(path: Path) -> str:
     return file_sha256(path)[:16]
 
 
-def _label(t: float) -> str:
-    for unit, s in (("mo", 2_592_000.0), ("d", 86_400.0), ("h", 3600.0), ("s", 1.0)):
-        if t >= s and math.isclose(t / s, round(t / s)):
-            return f"{round(t / s)}{unit}"
-    return f"{t:g}s"
-
-
 def link_surrogate(ref: Any, space: SearchSpace, drift: float) -> SurrogateLink:
     """Load `ref` (path, name, None = shipped default, or a loaded surrogate) and check it fits."""
     from analognas import surrogate as sur_pkg
@@ -69,7 +63,7 @@ def link_surrogate(ref: Any, space: SearchSpace, drift: float) -> SurrogateLink:
         path = Path(path) if path else None
     else:
         if ref is None:
-            ref = sur_pkg.default_surrogate_path(space_fingerprint=space.fingerprint)
+            ref = sur_pkg.default_surrogate_path(space_fingerprint=space.fingerprint, drift_time=drift)
         sur = sur_pkg.load_surrogate(ref)
         path = Path(getattr(sur, "path", None) or ref)
         if not path.exists():
@@ -83,7 +77,7 @@ def link_surrogate(ref: Any, space: SearchSpace, drift: float) -> SurrogateLink:
     drift_time = float(getattr(sur, "drift_time", drift))
     if not math.isclose(drift_time, drift, rel_tol=1e-9):
         raise ConfigError(
-            f"surrogate {path or digest} predicts accuracy {_label(drift_time)} after programming, not"
-            f" {_label(drift)}; use --drift {_label(drift_time)} or fit a surrogate at {_label(drift)}"
+            f"surrogate {path or digest} predicts accuracy {time_flag(drift_time)} after programming, not"
+            f" {time_flag(drift)}; use --drift {time_flag(drift_time)} or fit a surrogate at {time_flag(drift)}"
         )
     return SurrogateLink(sur, path, digest, fp, tuple(getattr(sur, "targets", ("accuracy",))), drift_time)

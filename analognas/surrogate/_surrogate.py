@@ -16,6 +16,7 @@ version that would silently change the model is refused instead of trusted.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 from analognas._atomic import write_atomic
 from analognas._errors import OutputExistsError
 from analognas._shipped import shipped_dir
+from analognas._times import time_flag
 from analognas.space import ArchSpec, SearchSpace
 from analognas.surrogate._errors import SurrogateError
 from analognas.surrogate._features import FeatureSchema, feature_indices
@@ -273,38 +275,53 @@ def surrogate_path(name_or_path: str | Path) -> Path:
     return p.with_name(p.name + ".json")
 
 
-def default_surrogate_path(name: str | Path | None = None, *, space_fingerprint: str | None = None) -> Path:
+def default_surrogate_path(
+    name: str | Path | None = None, *, space_fingerprint: str | None = None, drift_time: float | None = None
+) -> Path:
     """Where `name` lives; without a name, the most recently fitted surrogate in `surrogates/`.
 
     "Most recent" is the `created` time written into the file, not the file's mtime: a
     fresh clone gives every file the same checkout time. With `space_fingerprint`, only
     surrogates fitted on that space qualify, so a second space's surrogate lying beside
-    the default one is never picked for the wrong space.
+    the default one is never picked for the wrong space. With `drift_time`, only those
+    predicting accuracy that long after programming: a 1-day and a 1-month surrogate of
+    one space can lie side by side, and `search --drift 1mo` takes the second.
     """
     if name is not None:
         return surrogate_path(name)
-    found: list[tuple[str, str, Path]] = []
+    found: list[tuple[int, str, str, Path, float]] = []
     dirs = [SURROGATES_DIR] + ([SHIPPED_SURROGATES_DIR] if SHIPPED_SURROGATES_DIR != SURROGATES_DIR.resolve() else [])
     for rank, d in enumerate(dirs):
         found.extend(_surrogates_in(d, space_fingerprint, rank))
+    which = "" if space_fingerprint is None else f" fitted on this space ({space_fingerprint})"
     if not found:
-        which = "" if space_fingerprint is None else f" fitted on this space ({space_fingerprint})"
         raise SurrogateError(f"no surrogate{which} in {SURROGATES_DIR}/; fit one with `analognas surrogate fit`")
+    if drift_time is not None:
+        at = [f for f in found if math.isclose(f[4], drift_time, rel_tol=1e-9)]
+        if not at:
+            there = [time_flag(t) for t in sorted({f[4] for f in found})]
+            raise SurrogateError(
+                f"no surrogate{which} in {SURROGATES_DIR}/ predicts accuracy {time_flag(drift_time)} after"
+                f" programming (those there predict {', '.join(there)}); use --drift {there[0]} or fit one with"
+                f" `analognas surrogate fit --drift {time_flag(drift_time)}`"
+            )
+        found = at
     # the user's own folder wins over the shipped one; within a folder, the newest fit
     return max(found)[3]
 
 
-def _surrogates_in(folder: Path, space_fingerprint: str | None, rank: int) -> list[tuple[int, str, str, Path]]:
+def _surrogates_in(folder: Path, space_fingerprint: str | None, rank: int) -> list[tuple[int, str, str, Path, float]]:
     found = []
     for p in folder.glob("*.json"):
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
             fp = str(doc["schema"]["space_fingerprint"])
             created = str(doc.get("meta", {}).get("created", ""))
+            drift_time = float(doc["drift_time"])
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not a surrogate file; loading it by name reports why
         if space_fingerprint is None or fp == space_fingerprint:
-            found.append((-rank, created, p.name, p))
+            found.append((-rank, created, p.name, p, drift_time))
     return found
 
 
