@@ -40,13 +40,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -572,6 +573,16 @@ def size_baseline(by: dict) -> float | None:
     return _tau(params, [_seed_mean_day(ref[a]) for a in archs])
 
 
+def choice_pick(scores: dict[str, tuple[float, float, int]]) -> str | None:
+    """The rule itself (``choose`` words it): among candidates ranked on ``MIN_COMMON`` or
+    more networks, the cheapest whose tau is within ``TAU_SLACK`` of the best's."""
+    ranked = {n: v for n, v in scores.items() if math.isfinite(v[0]) and v[2] >= MIN_COMMON}
+    if not ranked:
+        return None
+    best = max(ranked, key=lambda n: ranked[n][0])
+    return min((n for n in ranked if ranked[n][0] >= ranked[best][0] - TAU_SLACK), key=lambda n: ranked[n][1])
+
+
 def choose(scores: dict[str, tuple[float, float, int]], pending: dict[str, int] | None = None,
            baseline: float | None = None,
            differences: list[tuple[str, str, int, float, float, float]] | None = None) -> str:
@@ -594,7 +605,8 @@ def choose(scores: dict[str, tuple[float, float, int]], pending: dict[str, int] 
         return (f"choice: none yet (no candidate has {MIN_COMMON} or more architectures measured at standard "
                 f"too{wait})")
     best = max(ranked, key=lambda n: ranked[n][0])
-    pick = min((n for n in ranked if ranked[n][0] >= ranked[best][0] - TAU_SLACK), key=lambda n: ranked[n][1])
+    pick = choice_pick(ranked)
+    assert pick is not None
     tau, cpu, n = ranked[pick]
     if pick != best:
         why = f"the best candidate, {best}, reaches {ranked[best][0]:.3f} at {ranked[best][1]:.0f} CPU-s"
@@ -744,6 +756,190 @@ def probe_report(by: dict, ref: dict) -> None:
                 print(f"| {label} | {name} | {target_name} | {len(common)} | " + " | ".join(cols) + f" | {cost} |")
 
 
+README_BEGIN = "<!-- fidelity-study: begin (python benchmarks/fidelity_study.py --readme README.md) -->"
+README_END = "<!-- fidelity-study: end -->"
+
+
+def _by(rows: list[dict]) -> dict:
+    by: dict = {}
+    for r in rows:
+        by.setdefault(r["fidelity"], {}).setdefault(r["arch_id"], {})[r["seed"]] = r
+    return by
+
+
+def _range(values: list[float], fmt: str = "{:.1f}") -> str:
+    lo, hi = min(values), max(values)
+    return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}-{fmt.format(hi)}"
+
+
+def _coverage(by: dict) -> str:
+    """Which fidelity has how many panel networks, and how many with two seeds."""
+    parts = []
+    for name, archs in by.items():
+        both = sum(len(d) >= 2 for d in archs.values())
+        seeds = "both seeds" if both == len(archs) else (f"{both} with both seeds" if both else "seed 0")
+        parts.append(f"`{name}` {len(archs)} ({seeds})")
+    return ", ".join(parts)
+
+
+def _findings(by: dict) -> list[str]:
+    """The bullets under the tables, each number computed here from the rows (so the
+    README's prose is regenerated with its tables, never typed)."""
+    ref = by.get("standard", {})
+    lines: list[str] = []
+    _, common, _ = _ranked_and_shared(by)
+    scores, _ = choice_scores(by)
+    pick, base = choice_pick(scores), size_baseline(by)
+    diffs = tau_differences(by)
+    if diffs and pick is not None:
+        widths = [hi - lo for *_, lo, hi in diffs]
+        apart = [d for d in diffs if d[4] > 0 or d[5] < 0]
+
+        def pair(d: tuple) -> str:
+            return f"`{d[0]}` minus `{d[1]}` {d[3]:+.3f} [{d[4]:+.2f}, {d[5]:+.2f}]"
+
+        if not apart:
+            shown = "; ".join(pair(d) for d in diffs if pick in d[:2])
+            line = (f"No candidate can be told from another, nor from the parameter count, on this panel: every "
+                    f"paired interval spans 0, and they are {_range(widths, '{:.2f}')} wide (the pick's: {shown}).")
+        else:
+            line = (f"Paired intervals that exclude 0: {'; '.join(pair(d) for d in apart)}; the others span 0 "
+                    f"({_range(widths, '{:.2f}')} wide over all pairs).")
+        tau = scores[pick][0]
+        if base is not None and math.isfinite(base):
+            verdict = "no better than" if tau <= base else "better than"
+            line += (f" The rule's pick, `{pick}`, is the cheapest candidate within {TAU_SLACK} tau of the best, a "
+                     f"convention the intervals cannot test yet, and it ranks `standard` {verdict} size (tau "
+                     f"{tau:.3f} against {base:.3f} over the {len(common)} networks the rule compares).")
+        lines.append(line)
+    if len(ref) >= 3:
+        levels = sorted((_seed_mean_day(d), next(iter(d.values()))) for d in ref.values())
+        rest = [lv for lv, _ in levels[1:]]
+        archs = sorted(ref)
+        day = [_seed_mean_day(ref[a]) for a in archs]
+        fp32 = [sum(r["fp32"] for r in ref[a].values()) / len(ref[a]) for a in archs]
+        params = [next(iter(ref[a].values()))["params"] for a in archs]
+        lines.append(
+            f"Size explains much of the converged ranking: apart from the lowest network "
+            f"({levels[0][1]['params']:,} parameters, {levels[0][0]:.1f} %), the {len(ref)} reference networks lie "
+            f"within {max(rest) - min(rest):.1f} points ({min(rest):.1f}-{max(rest):.1f} % at 1 day), and "
+            f"`standard`'s own FP32 accuracy ranks its 1-day accuracy at {_tau(fp32, day):.3f}, the parameter "
+            f"count at {_tau(params, day):.3f}. A one-seed record's noise (the SE column of the noise table) is as "
+            f"large as many of those gaps, so every tau here moves visibly with each network added.")
+    gaps = level_gaps(by)
+    if len(gaps) >= 2:
+        order = sorted(gaps, key=lambda n: gaps[n][3], reverse=True)  # closest to the reference first
+        best, worst = order[0], order[-1]
+        wg = {a: _seed_mean_day(d) - _seed_mean_day(ref[a]) for a, d in by[worst].items() if a in ref}
+        wp = [next(iter(ref[a].values()))["params"] for a in wg]
+        size_tau = _tau(wp, list(wg.values()))
+        k, least, most, med = gaps[best]
+        kw, leastw, mostw, medw = gaps[worst]
+        lines.append(
+            f"`{best}` gets closest to the reference's *level*: on the {k} networks it shares with `standard` it "
+            f"lands {-least:.1f}-{-most:.1f} points below it at 1 day (median {-med:.1f}), where `{worst}` lands "
+            f"{-leastw:.1f}-{-mostw:.1f} below on its {kw} (median {-medw:.1f}). A surrogate fitted on a biased "
+            f"fidelity learns its bias; "
+            + (f"`{worst}`'s grows with size (tau of its gap against the parameter count {size_tau:+.3f}), so it "
+               f"falls on the large networks a T500-class search is after."
+               if size_tau < 0 else
+               f"`{worst}`'s varies by {leastw - mostw:.1f} points between networks, with no sign of growing with "
+               f"size (tau of its gap against the parameter count {size_tau:+.3f})."))
+    probes = []
+    for name in ("half", "quick"):
+        archs = {a: [r for r in d.values() if "probe" in r] for a, d in by.get(name, {}).items() if a in ref}
+        archs = {a: v for a, v in archs.items() if v}
+        if len(archs) >= 5:
+            day = [_seed_mean_day(ref[a]) for a in archs]
+            probe = [-sum(r["probe"][f"{PROBE_ETA:g}"]["loss_increase"] for r in v) / len(v) for v in archs.values()]
+            fp32 = [sum(r["fp32"] for r in v) / len(v) for v in archs.values()]
+            probes.append(f"{_tau(probe, day):.3f} from `{name}` checkpoints (their FP32 accuracy "
+                          f"{_tau(fp32, day):.3f})")
+    if probes:
+        lines.append(f"The weight-noise probe (eta {PROBE_ETA:g}, under a minute on the FP32 checkpoint) ranks "
+                     f"`standard`'s 1-day accuracy at {' and '.join(probes)}; the feature table gives the "
+                     f"intervals. It is kept in every record as a feature, not used as a fidelity.")
+    shares = {}
+    for name, archs in by.items():
+        split = [r for d in archs.values() for r in d.values() if "eval_seconds" in r]
+        train = sum(sum(r["train_seconds"].values()) for r in split)
+        drift = sum(r["eval_seconds"] for r in split)
+        if train + drift > 0:
+            shares[name] = 100 * drift / (train + drift)
+    cheap = [v for n, v in shares.items() if n != "standard"]
+    if cheap and "standard" in shares:
+        lines.append(f"Drift evaluation is {_range(cheap, '{:.0f}')} % of a cheap record's time here, "
+                     f"{shares['standard']:.0f} % of a `standard` one (all four drift times; a collection "
+                     f"measures three, see above).")
+    return lines
+
+
+def _left(by: dict, panel_size: int, seeds: tuple[int, ...], cache: Path) -> str:
+    ref = by.get("standard", {})
+    have = sum(s in d for d in ref.values() for s in seeds)
+    missing_nets = panel_size - len(ref)
+    todo = panel_size * len(seeds) - have
+    paid = _paid([r for d in ref.values() for r in d.values()])
+    cpu = sum(r["cpu_seconds"] for r in paid) / len(paid) if paid else math.nan
+    under_way = sorted({p.parent.name for p in cache.glob("*/*.partial.pt")})
+    way = f"; {', '.join(under_way)} {'is' if len(under_way) == 1 else 'are'} under way in the committed cache" \
+        if under_way else ""
+    if todo > 0:
+        parts = ([f"{missing_nets} more panel networks"] if missing_nets else []) + \
+                ([f"the other seeds of the {len(ref)} measured"] if have < len(ref) * len(seeds) else [])
+        cost = f", about {todo * cpu / 3600:.0f} CPU-hours at the {cpu:,.0f} CPU-s a `standard` record has cost " \
+            f"here" if math.isfinite(cpu) else ""
+        reference = (f"the `standard` reference for {' and '.join(parts)} ({todo} records{cost}, or a GPU: "
+                     f"`benchmarks/gpu_reference.sh`{way}), then ")
+    else:
+        reference = "nothing of the reference (every panel network has every seed at `standard`); "
+    return (f"What is left: {reference}the choice, the collection "
+            f"of at least 250 records at the chosen fidelity (`analognas collect`, whose default is `quick` until "
+            f"the study says otherwise; `--fidelity standard --epochs 8 --hwa-epochs 1 --train-size 30000` "
+            f"collects at `half`), and the fit.")
+
+
+def readme_block(args: argparse.Namespace) -> str:
+    """The README's fidelity-study block: coverage, the whole ``--report``, and the
+    findings and what is left, every number computed from the committed rows."""
+    rows = read_rows(Path(args.out))
+    by = _by(rows)
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        report(args)
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    intro = (
+        f"**Fidelity study so far** (`python benchmarks/fidelity_study.py --readme README.md` writes this block "
+        f"from the committed rows; its tables are what `--report` prints; 8 programmings of the fidelity's whole "
+        f"test set per record, every seed programmed on chip seed 0; each tau with its 95 % bootstrap interval "
+        f"over architectures). Networks measured per fidelity: {_coverage(by)}. `half` is the `standard` schedule "
+        f"cut to 8 epochs on 30,000 images and 1 HWA epoch. The reference is measured cheapest first with "
+        f"`--order cheap`: processes on one machine share the output file, each row claimed by one of them, "
+        f"machines split the panel with `--archs`, and checkpoints, including the epoch-resume file of a training "
+        f"under way, are committed in `benchmarks/results/standard-cache/`, so another machine resumes them. The "
+        f"rule names the cheapest candidate within {TAU_SLACK} tau at 1 day of the best, both taken on the "
+        f"networks every ranked candidate shares with the reference, once a candidate shares {MIN_COMMON} of them "
+        f"(a stated convention rather than a test); it says when the parameter count alone ranks those networks "
+        f"as well, and whether the paired differences of tau (each pair of candidates, and each candidate against "
+        f"the parameter count, the networks resampled once for both taus) tell the pick apart from its rivals:")
+    findings = "\n".join(f"* {line}" for line in _findings(by))
+    body = (f"{intro}\n\n{buf.getvalue().strip()}\n\nWhat these say, with the intervals' caution:\n\n{findings}\n\n"
+            f"{_left(by, args.panel, seeds, ROOT / 'benchmarks/results/standard-cache/fashion-mnist')}")
+    return f"{README_BEGIN}\n{body}\n{README_END}"
+
+
+def write_readme(path: Path, block: str) -> None:
+    """Replace the block between the markers of ``path`` (refusing a file without them)."""
+    if not path.is_file():
+        raise PanelError(f"--readme {path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    if text.count(README_BEGIN) != 1 or text.count(README_END) != 1:
+        raise PanelError(f"--readme {path}: needs exactly one '{README_BEGIN}' and one '{README_END}' line")
+    head, rest = text.split(README_BEGIN)
+    _, tail = rest.split(README_END)
+    path.write_text(head + block + tail, encoding="utf-8")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--panel", type=int, default=20)
@@ -758,6 +954,9 @@ def main() -> int:
     ap.add_argument("--cache-dir", default=str(ROOT / "benchmarks/results/fidelity-cache"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/fidelity-study.jsonl"))
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--readme", nargs="?", const="-", default=None, metavar="FILE",
+                    help="print the README block (findings included), or with FILE replace the block between its"
+                         " markers")
     ap.add_argument("--merge", default=None, metavar="FILE",
                     help="append FILE's rows (another machine's) that --out lacks, then stop")
     args = ap.parse_args()
@@ -773,6 +972,18 @@ def main() -> int:
         return 0
     if args.report:
         report(args)
+        return 0
+    if args.readme:
+        block = readme_block(args)
+        if args.readme == "-":
+            print(block)
+            return 0
+        try:
+            write_readme(Path(args.readme), block)
+        except (OSError, PanelError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote the fidelity-study block of {args.readme}")
         return 0
     from analognas._malloc import tune_glibc_malloc
 
