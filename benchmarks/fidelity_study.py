@@ -123,7 +123,7 @@ def select(specs: list, archs: str | None, order: str, rows: list[dict]) -> list
 
 
 def measure(args: argparse.Namespace) -> None:
-    from analognas._device import resolve_device
+    from analognas._device import resolve_device, slow_precision_warning
     from analognas.analog import DriftEvalConfig, get_recipe
     from analognas.data import load_dataset
     from analognas.training import DATA_SEED, CheckpointStore
@@ -140,6 +140,9 @@ def measure(args: argparse.Namespace) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     for name in names:
         fid = fids[name]
+        slow = slow_precision_warning(fid.precision, device)
+        if slow:
+            print(f"warning: {name}: {slow}", file=sys.stderr, flush=True)
         ds = None
         todo = [(seed, spec) for seed in seeds for spec in specs]
         wait = False  # first the rows nobody holds; then wait on the held ones, in case a holder dies

@@ -193,7 +193,12 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     parts = set(args.parts.split(","))
-    result: dict = {"threads": args.threads, "torch": torch.__version__, "cpu_count": os.cpu_count()}
+    from analognas._device import native_bf16
+
+    # bf16 is only fast where oneDNN has AVX512/AMX bf16 kernels: say which CPU measured it
+    result: dict = {"threads": args.threads, "torch": torch.__version__, "cpu_count": os.cpu_count(),
+                    "cpu_capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": native_bf16()}
+    print(f"CPU capability {result['cpu_capability']}, native bf16 kernels: {result['native_bf16']}")
     if "throughput" in parts:
         result["throughput"] = throughput(args)
         for row in result["throughput"]["rows"]:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from analognas._device import slow_precision_warning
 from analognas._errors import ConfigError
 from analognas.analog import (
     DriftEvalConfig,
@@ -100,6 +101,8 @@ def ensure_fp32(
         model.load_state_dict(hit[0])
         return model.to(device).eval(), hit[1], True
     model.to(device)
+    # the progress row says why a bf16 fidelity crawls on a CPU without bf16 kernels
+    slow = slow_precision_warning(fid.precision, torch.device(device)) is not None
     resume = ResumeFile.beside(store.paths(key)[0], key=key.__dict__, fidelity=fid.to_dict(), spec=spec.to_dict())
     res = train_model(
         model,
@@ -112,7 +115,7 @@ def ensure_fp32(
         seed=seed,
         augment=ds.augment,
         progress=progress,
-        label=f"{spec.label} fp32",
+        label=f"{spec.label} fp32" + (" (slow: no native bf16 on this CPU)" if slow else ""),
         warmup_epochs=fid.warmup_epochs,
         label_smoothing=fid.label_smoothing,
         precision=fid.precision,
