@@ -36,7 +36,10 @@ def native_bf16() -> bool:
     them bf16 is the faster one."""
     import torch
 
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    try:  # a private query of torch 2.13's oneDNN; a torch without it must still train
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return True
 
 
 def slow_precision_warning(precision: str, device: object) -> str | None:

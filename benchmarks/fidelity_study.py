@@ -776,24 +776,31 @@ def _range(values: list[float], fmt: str = "{:.1f}") -> str:
 
 
 def _coverage(by: dict) -> str:
-    """Which fidelity has how many panel networks, and how many with two seeds."""
+    """Which fidelity has how many panel networks, and with which seeds."""
     parts = []
     for name, archs in by.items():
+        seeds = sorted({s for d in archs.values() for s in d})
         both = sum(len(d) >= 2 for d in archs.values())
-        seeds = "both seeds" if both == len(archs) else (f"{both} with both seeds" if both else "seed 0")
-        parts.append(f"`{name}` {len(archs)} ({seeds})")
+        if both == len(archs):
+            which = "every one with seeds " + ", ".join(map(str, seeds))
+        elif both:
+            which = f"{both} with two or more seeds"
+        else:
+            which = "seed " + ", ".join(map(str, seeds))
+        parts.append(f"`{name}` {len(archs)} ({which})")
     return ", ".join(parts)
 
 
 def _findings(by: dict) -> list[str]:
-    """The bullets under the tables, each number computed here from the rows (so the
-    README's prose is regenerated with its tables, never typed)."""
+    """The bullets under the tables, each number computed here from the rows and each
+    verdict taken from them (so the README's prose is regenerated with its tables, never
+    typed, and says nothing the rows do not)."""
     ref = by.get("standard", {})
     lines: list[str] = []
     _, common, _ = _ranked_and_shared(by)
     scores, _ = choice_scores(by)
     pick, base = choice_pick(scores), size_baseline(by)
-    diffs = tau_differences(by)
+    diffs = tau_differences(by, set(common))  # on the networks the rule compares, as the choice line
     if diffs and pick is not None:
         widths = [hi - lo for *_, lo, hi in diffs]
         apart = [d for d in diffs if d[4] > 0 or d[5] < 0]
@@ -803,51 +810,70 @@ def _findings(by: dict) -> list[str]:
 
         if not apart:
             shown = "; ".join(pair(d) for d in diffs if pick in d[:2])
-            line = (f"No candidate can be told from another, nor from the parameter count, on this panel: every "
-                    f"paired interval spans 0, and they are {_range(widths, '{:.2f}')} wide (the pick's: {shown}).")
+            line = (f"No candidate can be told from another, nor from the parameter count, on the "
+                    f"{len(common)} networks the rule compares: every paired interval spans 0, and they are "
+                    f"{_range(widths, '{:.2f}')} wide (the pick's: {shown}).")
         else:
-            line = (f"Paired intervals that exclude 0: {'; '.join(pair(d) for d in apart)}; the others span 0 "
-                    f"({_range(widths, '{:.2f}')} wide over all pairs).")
+            line = (f"On the {len(common)} networks the rule compares, paired intervals that exclude 0: "
+                    f"{'; '.join(pair(d) for d in apart)}; the others span 0 ({_range(widths, '{:.2f}')} wide "
+                    f"over all pairs).")
         tau = scores[pick][0]
+        line += f" The rule's pick, `{pick}`, is the cheapest candidate within {TAU_SLACK} tau of the best"
         if base is not None and math.isfinite(base):
-            verdict = "no better than" if tau <= base else "better than"
-            line += (f" The rule's pick, `{pick}`, is the cheapest candidate within {TAU_SLACK} tau of the best, a "
-                     f"convention the intervals cannot test yet, and it ranks `standard` {verdict} size (tau "
-                     f"{tau:.3f} against {base:.3f} over the {len(common)} networks the rule compares).")
+            vs = next((d for d in diffs if set(d[:2]) == {pick, SIZE}), None)
+            if vs is None:
+                told = ""
+            elif vs[4] > 0 or vs[5] < 0:
+                better = (vs[4] > 0) == (vs[0] == pick)
+                told = f"; the paired interval says {'better' if better else 'worse'}: {pair(vs)}"
+            else:
+                told = f"; the paired interval cannot tell: {pair(vs)}"
+            line += (f"; its tau against the parameter count's on those networks: {tau:.3f} against "
+                     f"{base:.3f}{told}.")
+        else:
+            line += "."
         lines.append(line)
     if len(ref) >= 3:
-        levels = sorted((_seed_mean_day(d), next(iter(d.values()))) for d in ref.values())
-        rest = [lv for lv, _ in levels[1:]]
+        levels = sorted((_seed_mean_day(d), next(iter(d.values()))["params"], a) for a, d in ref.items())
+        rest = [lv for lv, _, _ in levels[1:]]
         archs = sorted(ref)
         day = [_seed_mean_day(ref[a]) for a in archs]
         fp32 = [sum(r["fp32"] for r in ref[a].values()) / len(ref[a]) for a in archs]
         params = [next(iter(ref[a].values()))["params"] for a in archs]
         lines.append(
-            f"Size explains much of the converged ranking: apart from the lowest network "
-            f"({levels[0][1]['params']:,} parameters, {levels[0][0]:.1f} %), the {len(ref)} reference networks lie "
-            f"within {max(rest) - min(rest):.1f} points ({min(rest):.1f}-{max(rest):.1f} % at 1 day), and "
-            f"`standard`'s own FP32 accuracy ranks its 1-day accuracy at {_tau(fp32, day):.3f}, the parameter "
-            f"count at {_tau(params, day):.3f}. A one-seed record's noise (the SE column of the noise table) is as "
-            f"large as many of those gaps, so every tau here moves visibly with each network added.")
+            f"The reference's own spread: apart from its lowest network ({levels[0][1]:,} parameters, "
+            f"{levels[0][0]:.1f} % at 1 day), the other {len(rest)} lie within {max(rest) - min(rest):.1f} points "
+            f"({min(rest):.1f}-{max(rest):.1f} %). `standard`'s own FP32 accuracy ranks its 1-day accuracy at "
+            f"{_tau(fp32, day):.3f} and the parameter count at {_tau(params, day):.3f}: what a cheap fidelity adds "
+            f"has to show against these two, and against a one-seed record's noise (the SE column of the noise "
+            f"table).")
     gaps = level_gaps(by)
     if len(gaps) >= 2:
-        order = sorted(gaps, key=lambda n: gaps[n][3], reverse=True)  # closest to the reference first
+        order = sorted(gaps, key=lambda n: abs(gaps[n][3]))  # closest to the reference's level first
         best, worst = order[0], order[-1]
+
+        def lands(n: str) -> str:
+            k, least, most, med = gaps[n]
+            side = "below" if med < 0 else "above"
+            return (f"lands {min(abs(least), abs(most)):.1f}-{max(abs(least), abs(most)):.1f} points {side} "
+                    f"it at 1 day on its {k} networks (median {abs(med):.1f})" if least * most >= 0 else
+                    f"lands {least:+.1f} to {most:+.1f} points from it at 1 day on its {k} networks (median "
+                    f"{med:+.1f})")
+
         wg = {a: _seed_mean_day(d) - _seed_mean_day(ref[a]) for a, d in by[worst].items() if a in ref}
-        wp = [next(iter(ref[a].values()))["params"] for a in wg]
-        size_tau = _tau(wp, list(wg.values()))
-        k, least, most, med = gaps[best]
-        kw, leastw, mostw, medw = gaps[worst]
-        lines.append(
-            f"`{best}` gets closest to the reference's *level*: on the {k} networks it shares with `standard` it "
-            f"lands {-least:.1f}-{-most:.1f} points below it at 1 day (median {-med:.1f}), where `{worst}` lands "
-            f"{-leastw:.1f}-{-mostw:.1f} below on its {kw} (median {-medw:.1f}). A surrogate fitted on a biased "
-            f"fidelity learns its bias; "
-            + (f"`{worst}`'s grows with size (tau of its gap against the parameter count {size_tau:+.3f}), so it "
-               f"falls on the large networks a T500-class search is after."
-               if size_tau < 0 else
-               f"`{worst}`'s varies by {leastw - mostw:.1f} points between networks, with no sign of growing with "
-               f"size (tau of its gap against the parameter count {size_tau:+.3f})."))
+        size_tau = _tau([next(iter(ref[a].values()))["params"] for a in wg], list(wg.values()))
+        line = (f"`{best}` gets closest to the reference's *level*: it {lands(best)}, where `{worst}` "
+                f"{lands(worst)}. A surrogate fitted on a biased fidelity learns its bias")
+        if not math.isfinite(size_tau):
+            line += "."
+        elif size_tau < 0:
+            line += (f"; `{worst}`'s falls further behind the larger the network (tau of its gap against the "
+                     f"parameter count {size_tau:+.3f}), on the large networks a T500-class search is after.")
+        else:
+            line += (f"; `{worst}`'s varies by {abs(gaps[worst][1] - gaps[worst][2]):.1f} points between networks, "
+                     f"with no sign of growing with size (tau of its gap against the parameter count "
+                     f"{size_tau:+.3f}).")
+        lines.append(line)
     probes = []
     for name in ("half", "quick"):
         archs = {a: [r for r in d.values() if "probe" in r] for a, d in by.get(name, {}).items() if a in ref}
@@ -862,26 +888,28 @@ def _findings(by: dict) -> list[str]:
         lines.append(f"The weight-noise probe (eta {PROBE_ETA:g}, under a minute on the FP32 checkpoint) ranks "
                      f"`standard`'s 1-day accuracy at {' and '.join(probes)}; the feature table gives the "
                      f"intervals. It is kept in every record as a feature, not used as a fidelity.")
-    shares = {}
+    shares, times = {}, set()
     for name, archs in by.items():
         split = [r for d in archs.values() for r in d.values() if "eval_seconds" in r]
+        times |= {len(r["times"]) for r in split}
         train = sum(sum(r["train_seconds"].values()) for r in split)
         drift = sum(r["eval_seconds"] for r in split)
         if train + drift > 0:
             shares[name] = 100 * drift / (train + drift)
     cheap = [v for n, v in shares.items() if n != "standard"]
     if cheap and "standard" in shares:
+        at = f"{times.pop()} drift times" if len(times) == 1 else "the rows' drift times"
         lines.append(f"Drift evaluation is {_range(cheap, '{:.0f}')} % of a cheap record's time here, "
-                     f"{shares['standard']:.0f} % of a `standard` one (all four drift times; a collection "
-                     f"measures three, see above).")
+                     f"{shares['standard']:.0f} % of a `standard` one (at {at}; a collection measures 1 s, 1 day "
+                     f"and 1 month, see above).")
     return lines
 
 
 def _left(by: dict, panel_size: int, seeds: tuple[int, ...], cache: Path) -> str:
     ref = by.get("standard", {})
     have = sum(s in d for d in ref.values() for s in seeds)
-    missing_nets = panel_size - len(ref)
-    todo = panel_size * len(seeds) - have
+    missing_nets = max(0, panel_size - len(ref))
+    todo = max(0, panel_size * len(seeds) - have)
     paid = _paid([r for d in ref.values() for r in d.values()])
     cpu = sum(r["cpu_seconds"] for r in paid) / len(paid) if paid else math.nan
     under_way = sorted({p.parent.name for p in cache.glob("*/*.partial.pt")})
@@ -891,7 +919,7 @@ def _left(by: dict, panel_size: int, seeds: tuple[int, ...], cache: Path) -> str
         parts = ([f"{missing_nets} more panel networks"] if missing_nets else []) + \
                 ([f"the other seeds of the {len(ref)} measured"] if have < len(ref) * len(seeds) else [])
         cost = f", about {todo * cpu / 3600:.0f} CPU-hours at the {cpu:,.0f} CPU-s a `standard` record has cost " \
-            f"here" if math.isfinite(cpu) else ""
+            f"on CPUs with bf16 kernels, ten times that without" if math.isfinite(cpu) else ""
         reference = (f"the `standard` reference for {' and '.join(parts)} ({todo} records{cost}, or a GPU: "
                      f"`benchmarks/gpu_reference.sh`{way}), then ")
     else:
@@ -936,11 +964,14 @@ def write_readme(path: Path, block: str) -> None:
     if not path.is_file():
         raise PanelError(f"--readme {path}: no such file")
     text = path.read_text(encoding="utf-8")
-    if text.count(README_BEGIN) != 1 or text.count(README_END) != 1:
-        raise PanelError(f"--readme {path}: needs exactly one '{README_BEGIN}' and one '{README_END}' line")
+    if text.count(README_BEGIN) != 1 or text.count(README_END) != 1 or \
+            text.index(README_BEGIN) > text.index(README_END):
+        raise PanelError(f"--readme {path}: needs one '{README_BEGIN}' line and, after it, one '{README_END}' line")
     head, rest = text.split(README_BEGIN)
     _, tail = rest.split(README_END)
-    path.write_text(head + block + tail, encoding="utf-8")
+    from analognas._atomic import write_atomic
+
+    write_atomic(path, head + block + tail, mode=None)  # a kill mid-write leaves the old README
 
 
 def main() -> int:
@@ -976,7 +1007,10 @@ def main() -> int:
     if args.report:
         report(args)
         return 0
-    if args.readme:
+    if args.readme is not None:
+        if args.readme != "-" and not Path(args.readme).is_file():
+            print(f"error: --readme {args.readme}: no such file", file=sys.stderr)
+            return 2
         block = readme_block(args)
         if args.readme == "-":
             print(block)

@@ -372,8 +372,9 @@ def test_rows_with_training_on_disk_are_measured_first(study, tmp_path: Path, mo
 
 
 def _panel_rows(study) -> dict:
-    """A synthetic study: 16 reference networks; ``exact`` ranks them perfectly at the same
-    level; ``low`` ranks them perfectly but lands further below the larger they are."""
+    """A synthetic study: 16 reference networks; ``exact`` (and ``half``, with probes that
+    rank like the accuracy) ranks them perfectly at the same level; ``low`` ranks them
+    perfectly but lands further below the larger they are."""
     times = [1.0, 3600.0, 86400.0, 2592000.0]
 
     def row(level: float, params: int, cpu: float) -> dict:
@@ -381,31 +382,36 @@ def _panel_rows(study) -> dict:
                 "avm": 1.0, "cpu_seconds": cpu, "train_seconds": {"fp32": cpu / 2, "hwa": cpu / 4},
                 "eval_seconds": cpu / 4, "probe": {f"{study.PROBE_ETA:g}": {"loss_increase": 100.0 - level}}}
 
-    params = {f"n{i:02d}": 1000 * (i + (2 if i % 2 == 0 else -2)) for i in range(16)}  # size ranks them poorly
+    params = {f"n{i:02d}": 1000 * (i + (3 if i % 2 == 0 else 1)) for i in range(16)}  # size ranks them imperfectly
     ref = {a: {0: row(80.0 + i, params[a], 3000.0)} for i, a in enumerate(params)}
     exact = {a: {0: row(80.0 + i, params[a], 500.0)} for i, a in enumerate(params)}
     low = {a: {0: row(80.0 + i - params[a] / 10_000, params[a], 100.0)} for i, a in enumerate(params)}
-    return {"standard": ref, "exact": exact, "low": low}
+    half = {a: {0: row(80.0 + i, params[a], 600.0)} for i, a in enumerate(params)}
+    return {"standard": ref, "exact": exact, "half": half, "low": low}
 
 
 def test_readme_findings_and_what_is_left_are_computed_from_the_rows(study, tmp_path: Path) -> None:
     by = _panel_rows(study)
     lines = study._findings(by)
     first = lines[0]
-    assert first.startswith("Paired intervals that exclude 0:") and "`exact` minus `parameters`" in first
-    assert "The rule's pick, `low`," in first and "better than size" in first  # cheapest within the slack
-    size = next(line for line in lines if line.startswith("Size explains"))
-    assert "the 16 reference networks" in size and "FP32 accuracy ranks its 1-day accuracy at 1.000" in size
+    assert first.startswith("On the 16 networks the rule compares, paired intervals that exclude 0:")
+    assert "`exact` minus `parameters`" in first
+    assert "The rule's pick, `low`," in first and "the paired interval says better: `low` minus `parameters`" in first
+    size = next(line for line in lines if line.startswith("The reference's own spread"))
+    assert "the other 15 lie within 14.0 points" in size and "FP32 accuracy ranks its 1-day accuracy at 1.000" in size
     level = next(line for line in lines if "*level*" in line)
-    assert level.startswith("`exact` gets closest") and "`low`'s grows with size" in level
-    assert any(line.startswith("Drift evaluation is 25 %") for line in lines)
-    assert not any(line.startswith("The weight-noise probe") for line in lines)  # no half or quick rows here
+    assert level.startswith("`exact` gets closest") and "lands 0.0-0.0 points" in level
+    assert "`low`'s falls further behind the larger the network" in level
+    probe = next(line for line in lines if line.startswith("The weight-noise probe"))
+    assert "at 1.000 from `half` checkpoints (their FP32 accuracy 1.000)" in probe and "`quick`" not in probe
+    assert any(line.startswith("Drift evaluation is 25 %") and "at 4 drift times" in line for line in lines)
 
     cache = tmp_path / "fashion-mnist"
     (cache / "abc123").mkdir(parents=True)
     (cache / "abc123" / "fp32-x-s0.partial.pt").write_bytes(b"")
     left = study._left(by, 20, (0, 1), cache)
     assert "for 4 more panel networks and the other seeds of the 16 measured (24 records, about 20 CPU-hours" in left
+    assert "ten times that without" in left
     assert "abc123 is under way" in left
     full = {**by, "standard": {a: {0: d[0], 1: d[0]} for a, d in by["standard"].items()}}
     assert study._left(full, 16, (0, 1), cache).startswith("What is left: nothing of the reference")
@@ -418,9 +424,12 @@ def test_readme_block_replaces_only_its_markers(study, tmp_path: Path, monkeypat
     assert readme.read_text() == f"# top\n\n{study.README_BEGIN}\nnew\n{study.README_END}\n\n## after\n"
     plain = tmp_path / "plain.md"
     plain.write_text("no markers\n")
-    with pytest.raises(study.PanelError, match="needs exactly one"):
+    with pytest.raises(study.PanelError, match="needs one"):
         study.write_readme(plain, "x")
     assert plain.read_text() == "no markers\n"
+    plain.write_text(f"{study.README_END}\n{study.README_BEGIN}\n")  # the wrong way round
+    with pytest.raises(study.PanelError, match="after it"):
+        study.write_readme(plain, "x")
     monkeypatch.setattr("sys.argv", ["fidelity_study.py", "--readme", str(tmp_path / "missing.md")])
     assert study.main() == 2
     err = capsys.readouterr().err

@@ -67,7 +67,7 @@ def search(
         runs_dir=runs_dir, sampler=sampler, batch_size=batch_size, force=force,
     ).validated()
     request = VerifyRequest(verify, verify_fidelity, verify_train_size, verify_test_size, verify_device).validated()
-    sur_obj = refit_surrogate(surrogate, space=config.load_space()) if refit else None
+    sur_obj = refit_surrogate(surrogate, space=config.load_space(), drift_time=config.drift) if refit else None
     with ProgressBar(quiet or json_out, name or "...") as bar:
         result = run_search(config, surrogate=sur_obj, progress=bar.search)
     summary, verified = result.to_dict(), None

@@ -316,7 +316,7 @@ def refit_path(path: Path) -> Path:
 
 
 def refit_surrogate(surrogate: str | Path | None, extra_records: list[str | Path] | None = None,
-                    *, space: Any = None) -> Any:
+                    *, space: Any = None, drift_time: float | None = None) -> Any:
     """Refit the surrogate on its records (plus what `--verify` appended); save it as `NAME-refit.json`.
 
     The file's records list says where its measurements live; verification appends to
@@ -332,7 +332,7 @@ def refit_surrogate(surrogate: str | Path | None, extra_records: list[str | Path
         path = Path(str(surrogate))
     else:
         fp = None if space is None else space.fingerprint
-        path = default_surrogate_path(surrogate, space_fingerprint=fp)
+        path = default_surrogate_path(surrogate, space_fingerprint=fp, drift_time=drift_time)
     sur = load_surrogate(path)
     meta = sur.meta
     paths = [Path(p) for p in meta.get("records", [])]
