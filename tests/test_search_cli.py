@@ -185,6 +185,9 @@ def test_default_surrogate_is_the_one_fitted_at_the_searched_drift_time(
     one_line_error(run("search", "--drift", "1h", "--budget", "4", "--name", "h"),
                    "predicts accuracy 1h after programming (those there predict 1d, 1mo)", "--drift 1h")
     assert not (tmp_path / "runs/h").exists()
+    # --refit picks by the drift time too: nothing is refitted for a time no surrogate predicts
+    one_line_error(run("search", "--drift", "1h", "--refit", "--budget", "4", "--name", "h"), "predicts accuracy 1h")
+    assert sorted(p.name for p in (tmp_path / "surrogates").iterdir()) == ["day.json", "month.json"]
 
 
 def test_existing_run_with_other_surrogate_is_refused_then_forced(
