@@ -65,10 +65,13 @@ def test_three_workers_share_one_queue_and_a_killed_one_loses_only_its_point(pg:
     folders = [tmp_path / f"machine{k}" for k in range(3)]
     for f in folders:
         f.mkdir()
-    procs = [start_cli([*ARGS, "--storage", url], cwd=f) for f in folders]
-    victim = procs[0]
-    # kill machine 0 while it is measuring: after its first record, once it holds the next point
+    # machine 0 starts first, so that it is still measuring when the test kills it (a worker
+    # that starts late on a busy machine may find the queue empty); the other two join
+    # once it has handed in its first point and hold the rest between them
+    victim = start_cli([*ARGS, "--storage", url], cwd=folders[0])
     assert wait_for(lambda: len(_keys(folders[0] / "r.jsonl")) >= 1 or victim.poll() is not None, 240)
+    procs = [victim, *(start_cli([*ARGS, "--storage", url], cwd=f) for f in folders[1:])]
+    # kill machine 0 while it is measuring: after its first record, once it holds the next point
     import optuna
 
     storage = optuna.storages.RDBStorage(url)  # one engine for the whole wait, not one per look
