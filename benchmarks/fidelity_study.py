@@ -342,11 +342,23 @@ def _paid(recs: list[dict]) -> list[dict]:
 
 
 def report(args: argparse.Namespace) -> None:
-    rows = read_rows(Path(args.out))
-    by = {}
+    print_report(_by(read_rows(Path(args.out))))
+
+
+def _by(rows: list[dict]) -> dict:
+    """Rows grouped as fidelity -> architecture -> seed -> row."""
+    by: dict = {}
     for r in rows:
         by.setdefault(r["fidelity"], {}).setdefault(r["arch_id"], {})[r["seed"]] = r
+    return by
 
+
+def _params(seeds: dict) -> int:
+    """An architecture's parameter count (the same in every seed's row)."""
+    return next(iter(seeds.values()))["params"]
+
+
+def print_report(by: dict) -> None:
     def prog(r, k):
         return r["per_repeat"][k][r["times"].index(ONE_DAY)]
 
@@ -572,7 +584,7 @@ def size_baseline(by: dict) -> float | None:
     ref = by.get("standard", {})
     if len(archs) < MIN_COMMON:
         return None
-    params = [next(iter(ref[a].values()))["params"] for a in archs]
+    params = [_params(ref[a]) for a in archs]
     return _tau(params, [_seed_mean_day(ref[a]) for a in archs])
 
 
@@ -659,8 +671,7 @@ def tau_differences(by: dict, within: set[str] | None = None) -> list[tuple[str,
     target = {a: _seed_mean_day(d) for a, d in ref.items()}
     scores = {n: {a: _seed_mean_day(d) for a, d in archs.items() if a in ref}
               for n, archs in sorted(by.items()) if n != "standard"}
-    scores[SIZE] = {a: float(next(iter(d.values()))["params"]) for a, d in ref.items()
-                    if "params" in next(iter(d.values()))}
+    scores[SIZE] = {a: float(_params(d)) for a, d in ref.items() if "params" in next(iter(d.values()))}
     names = [n for n in scores if n != SIZE] + [SIZE]
     out = []
     for i, first in enumerate(names):
@@ -704,7 +715,7 @@ def level_report(by: dict) -> None:
     ref = by.get("standard", {})
     if not ref:
         return
-    levels = sorted((_seed_mean_day(d), next(iter(d.values()))["params"]) for d in ref.values())
+    levels = sorted((_seed_mean_day(d), _params(d)) for d in ref.values())
     print(f"\nstandard at 1 day: {levels[0][0]:.1f}-{levels[-1][0]:.1f} % over {len(levels)} networks"
           + (f" ({levels[1][0]:.1f}-{levels[-1][0]:.1f} % without the lowest, {levels[0][1]:,} parameters)"
              if len(levels) > 2 else ""))
@@ -761,13 +772,6 @@ def probe_report(by: dict, ref: dict) -> None:
 
 README_BEGIN = "<!-- fidelity-study: begin (python benchmarks/fidelity_study.py --readme README.md) -->"
 README_END = "<!-- fidelity-study: end -->"
-
-
-def _by(rows: list[dict]) -> dict:
-    by: dict = {}
-    for r in rows:
-        by.setdefault(r["fidelity"], {}).setdefault(r["arch_id"], {})[r["seed"]] = r
-    return by
 
 
 def _range(values: list[float], fmt: str = "{:.1f}") -> str:
@@ -834,12 +838,12 @@ def _findings(by: dict) -> list[str]:
             line += "."
         lines.append(line)
     if len(ref) >= 3:
-        levels = sorted((_seed_mean_day(d), next(iter(d.values()))["params"], a) for a, d in ref.items())
+        levels = sorted((_seed_mean_day(d), _params(d), a) for a, d in ref.items())
         rest = [lv for lv, _, _ in levels[1:]]
         archs = sorted(ref)
         day = [_seed_mean_day(ref[a]) for a in archs]
         fp32 = [sum(r["fp32"] for r in ref[a].values()) / len(ref[a]) for a in archs]
-        params = [next(iter(ref[a].values()))["params"] for a in archs]
+        params = [_params(ref[a]) for a in archs]
         lines.append(
             f"The reference's own spread: apart from its lowest network ({levels[0][1]:,} parameters, "
             f"{levels[0][0]:.1f} % at 1 day), the other {len(rest)} lie within {max(rest) - min(rest):.1f} points "
@@ -861,7 +865,7 @@ def _findings(by: dict) -> list[str]:
                     f"{med:+.1f})")
 
         wg = {a: _seed_mean_day(d) - _seed_mean_day(ref[a]) for a, d in by[worst].items() if a in ref}
-        size_tau = _tau([next(iter(ref[a].values()))["params"] for a in wg], list(wg.values()))
+        size_tau = _tau([_params(ref[a]) for a in wg], list(wg.values()))
         line = (f"`{best}` gets closest to the reference's *level*: it {lands(best)}, where `{worst}` "
                 f"{lands(worst)}. A surrogate fitted on a biased fidelity learns its bias")
         if not math.isfinite(size_tau):
@@ -933,11 +937,10 @@ def _left(by: dict, panel_size: int, seeds: tuple[int, ...], cache: Path) -> str
 def readme_block(args: argparse.Namespace) -> str:
     """The README's fidelity-study block: coverage, the whole ``--report``, and the
     findings and what is left, every number computed from the committed rows."""
-    rows = read_rows(Path(args.out))
-    by = _by(rows)
+    by = _by(read_rows(Path(args.out)))
     buf = io.StringIO()
     with redirect_stdout(buf):
-        report(args)
+        print_report(by)
     seeds = tuple(int(s) for s in args.seeds.split(","))
     intro = (
         f"**Fidelity study so far** (`python benchmarks/fidelity_study.py --readme README.md` writes this block "
