@@ -30,27 +30,12 @@ def resolve_device(name: str = "auto"):  # -> torch.device
 
 
 def native_bf16() -> bool:
-    """Whether this CPU has oneDNN's bf16 kernels (AVX512 or AMX). Without them a bf16
-    autocast runs through reference kernels: on an AVX2-only EPYC a ResNet32 training step
-    took about 10x as long in bf16 as in FP32 (``benchmarks/train_speed.py``), where with
-    them bf16 is the faster one."""
+    """Whether this CPU has oneDNN's bf16 kernels (AVX512 or AMX). Without them torch runs
+    bf16 convolutions through reference kernels about 10x slower than FP32 ones, so the
+    training loop emulates them with FP32 kernels (``analognas.training._bf16``)."""
     import torch
 
     try:  # a private query of torch 2.13's oneDNN; a torch without it must still train
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return True
-
-
-def slow_precision_warning(precision: str, device: object) -> str | None:
-    """A one-line warning when ``precision`` will run far slower than FP32 on ``device``
-    (bf16 on a CPU without native bf16 kernels), else None. The measurement is the same
-    (the fidelity fixes its precision, and so its checkpoints and hashes); only its cost
-    changes, which a user planning hours of training should know before, not after."""
-    if precision != "bf16" or getattr(device, "type", str(device)) != "cpu" or native_bf16():
-        return None
-    import torch
-
-    return (f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bf16 kernels: the fidelity's bf16 "
-            "training runs about 10x slower here than in FP32 (benchmarks/train_speed.py); a CPU with AVX512 or "
-            "AMX, or a GPU (--device cuda), runs it at full speed")

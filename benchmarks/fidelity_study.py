@@ -123,7 +123,7 @@ def select(specs: list, archs: str | None, order: str, rows: list[dict]) -> list
 
 
 def measure(args: argparse.Namespace) -> None:
-    from analognas._device import resolve_device, slow_precision_warning
+    from analognas._device import resolve_device
     from analognas.analog import DriftEvalConfig, get_recipe
     from analognas.data import load_dataset
     from analognas.training import DATA_SEED, CheckpointStore
@@ -140,9 +140,6 @@ def measure(args: argparse.Namespace) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     for name in names:
         fid = fids[name]
-        slow = slow_precision_warning(fid.precision, device)
-        if slow:
-            print(f"warning: {name}: {slow}", file=sys.stderr, flush=True)
         ds = None
         todo = [(seed, spec) for seed in seeds for spec in specs]
         wait = False  # first the rows nobody holds; then wait on the held ones, in case a holder dies
@@ -253,7 +250,7 @@ def _measure_one(out: Path, name: str, fid, seed: int, spec, ds, recipe, drift, 
                                modes=("hwa",), seed=seed, store=store, device=device)
     curve = ev.curves["hwa"]
     t1 = time.perf_counter()
-    fp32 = ensure_fp32(spec, ds, fid, seed, store, None, device)[0]
+    fp32, fp32_meta, _ = ensure_fp32(spec, ds, fid, seed, store, None, device)
     x, y = ds.train.x[:PROBE_IMAGES].to(device), ds.train.y[:PROBE_IMAGES].to(device)
     probe = {f"{eta:g}": weight_noise_sensitivity(fp32, x, y, recipe, eta=eta, seed=seed).to_dict()
              for eta in PROBE_ETAS}
@@ -268,11 +265,22 @@ def _measure_one(out: Path, name: str, fid, seed: int, spec, ds, recipe, drift, 
         # 2026-12-03; earlier rows have only the totals)
         "train_seconds": ev.train_seconds, "eval_seconds": ev.eval_seconds,
         "probe": probe,
+        # provenance (rows since 2026-12-07): the CPU this row ran on, and whether its bf16
+        # FP32 training used native or emulated bf16 convolutions (None: FP32, or unknown
+        # for checkpoints trained before the field)
+        "cpu_capability": _cpu_capability(),
+        "bf16_convolutions": fp32_meta.get("metrics", {}).get("bf16_convolutions"),
     }
     with out.open("a") as fh:
         fh.write(json.dumps(row) + "\n")
     print(f"{name} seed {seed} {spec.label}: 1 day {curve.at(ONE_DAY)[0]:.2f} %,"
           f" {row['cpu_seconds']:.0f} CPU-s", flush=True)
+
+
+def _cpu_capability() -> str:
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
 
 
 def _tau(a: list[float], b: list[float]) -> float:
@@ -923,7 +931,7 @@ def _left(by: dict, panel_size: int, seeds: tuple[int, ...], cache: Path) -> str
         parts = ([f"{missing_nets} more panel networks"] if missing_nets else []) + \
                 ([f"the other seeds of the {len(ref)} measured"] if have < len(ref) * len(seeds) else [])
         cost = f", about {todo * cpu / 3600:.0f} CPU-hours at the {cpu:,.0f} CPU-s a `standard` record has cost " \
-            f"on CPUs with bf16 kernels, ten times that without" if math.isfinite(cpu) else ""
+            f"so far" if math.isfinite(cpu) else ""
         reference = (f"the `standard` reference for {' and '.join(parts)} ({todo} records{cost}, or a GPU: "
                      f"`benchmarks/gpu_reference.sh`{way}), then ")
     else:

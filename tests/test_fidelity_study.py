@@ -411,7 +411,7 @@ def test_readme_findings_and_what_is_left_are_computed_from_the_rows(study, tmp_
     (cache / "abc123" / "fp32-x-s0.partial.pt").write_bytes(b"")
     left = study._left(by, 20, (0, 1), cache)
     assert "for 4 more panel networks and the other seeds of the 16 measured (24 records, about 20 CPU-hours" in left
-    assert "ten times that without" in left
+    assert "a `standard` record has cost so far" in left
     assert "abc123 is under way" in left
     full = {**by, "standard": {a: {0: d[0], 1: d[0]} for a, d in by["standard"].items()}}
     assert study._left(full, 16, (0, 1), cache).startswith("What is left: nothing of the reference")

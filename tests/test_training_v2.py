@@ -462,29 +462,3 @@ def test_an_installed_wheel_finds_its_spaces_and_surrogate(tmp_path) -> None:
     res = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert (work / "runs").is_dir() and not (work / "surrogates").exists()
-
-
-def test_bf16_on_a_cpu_without_bf16_kernels_is_named_on_the_progress_row(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Where oneDNN has no bf16 kernels (an AVX2-only CPU) a bf16 fidelity's FP32 run
-    crawls; the progress row says why, and nothing else changes (not the checkpoint key)."""
-    import analognas._device as device_mod
-    from analognas._device import slow_precision_warning
-    from analognas.data import load_dataset
-    from analognas.training import DATA_SEED, CheckpointStore, ensure_fp32
-
-    for native in (True, False):
-        monkeypatch.setattr(device_mod, "native_bf16", lambda native=native: native)
-        assert slow_precision_warning("fp32", torch.device("cpu")) is None
-        assert slow_precision_warning("bf16", torch.device("cuda")) is None
-        got = slow_precision_warning("bf16", torch.device("cpu"))
-        assert (got is None) == native and (native or "has no native bf16 kernels" in got)
-    seen: list[str] = []
-    tiny = get_fidelity("quick").with_overrides(train_size=64, test_size=32, epochs=1, batch_size=32)
-    ds = load_dataset("fashion-mnist", train_size=64, test_size=32, seed=DATA_SEED)
-    spec = ArchSpec(8, 3, (StageSpec(4, 1),), name="w4")
-    ensure_fp32(spec, ds, tiny, 0, CheckpointStore(tmp_path), lambda d, t, desc: seen.append(desc), "cpu")
-    assert any(d.startswith("w4 fp32 (slow: no native bf16 on this CPU) epoch 1/1") for d in seen)
-    monkeypatch.setattr(device_mod, "native_bf16", lambda: True)
-    seen.clear()
-    ensure_fp32(spec, ds, tiny, 1, CheckpointStore(tmp_path), lambda d, t, desc: seen.append(desc), "cpu")
-    assert any(d.startswith("w4 fp32 epoch 1/1") for d in seen) and not any("slow" in d for d in seen)

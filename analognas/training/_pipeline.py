@@ -18,7 +18,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from analognas._device import slow_precision_warning
 from analognas._errors import ConfigError
 from analognas.analog import (
     DriftEvalConfig,
@@ -101,8 +100,6 @@ def ensure_fp32(
         model.load_state_dict(hit[0])
         return model.to(device).eval(), hit[1], True
     model.to(device)
-    # the progress row says why a bf16 fidelity crawls on a CPU without bf16 kernels
-    slow = slow_precision_warning(fid.precision, torch.device(device)) is not None
     resume = ResumeFile.beside(store.paths(key)[0], key=key.__dict__, fidelity=fid.to_dict(), spec=spec.to_dict())
     res = train_model(
         model,
@@ -115,7 +112,7 @@ def ensure_fp32(
         seed=seed,
         augment=ds.augment,
         progress=progress,
-        label=f"{spec.label} fp32" + (" (slow: no native bf16 on this CPU)" if slow else ""),
+        label=f"{spec.label} fp32",
         warmup_epochs=fid.warmup_epochs,
         label_smoothing=fid.label_smoothing,
         precision=fid.precision,
@@ -124,9 +121,10 @@ def ensure_fp32(
         resume=resume,
     )
     acc = accuracy(model, ds.test, fid.eval_batch_size)
-    meta = _meta(
-        spec, ds, fid, seed, "fp32", None, {"test_accuracy": acc, "train_seconds": res.seconds, "history": res.history}
-    )
+    figures = {"test_accuracy": acc, "train_seconds": res.seconds, "history": res.history}
+    if res.bf16_convolutions is not None:  # provenance: which kernels computed the bf16 arithmetic
+        figures["bf16_convolutions"] = res.bf16_convolutions
+    meta = _meta(spec, ds, fid, seed, "fp32", None, figures)
     store.save(key, model.state_dict(), meta)
     resume.clear()
     return model.eval(), meta, False
