@@ -300,8 +300,10 @@ def default_surrogate_path(
         at = [f for f in found if math.isclose(f[4], drift_time, rel_tol=1e-9)]
         if not at:
             there = [time_flag(t) for t in sorted({f[4] for f in found})]
+            shipped = any(f[0] < 0 for f in found)  # the shipped folder's rank is -1
+            where = f"{SURROGATES_DIR}/" + (" or shipped with analognas" if shipped else "")
             raise SurrogateError(
-                f"no surrogate{which} in {SURROGATES_DIR}/ predicts accuracy {time_flag(drift_time)} after"
+                f"no surrogate{which} in {where} predicts accuracy {time_flag(drift_time)} after"
                 f" programming (those there predict {', '.join(there)}); use --drift {there[0]} or fit one with"
                 f" `analognas surrogate fit --drift {time_flag(drift_time)}`"
             )

@@ -42,7 +42,9 @@ class Fidelity:
     """Cross-entropy label smoothing of the FP32 run (HWA fine-tuning uses plain cross-entropy)."""
     precision: str = "fp32"
     """FP32 training arithmetic: "fp32", or "bf16" autocast (weights, optimiser state, loss
-    and every accuracy stay FP32). Its effect on final accuracy is not yet measured."""
+    and every accuracy stay FP32). Its effect on final accuracy is not yet measured. On a CPU
+    without bf16 kernels the training loop emulates bf16 convolutions with FP32 kernels: the
+    same arithmetic, so the same fidelity (``analognas.training._bf16``)."""
     channels_last: bool = False
     """Train the FP32 run in channels-last memory format (faster convolutions on CPU)."""
 
