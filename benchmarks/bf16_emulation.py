@@ -13,7 +13,8 @@ gives it, and compares three computations of its output and of both gradients:
 * ``emulated``: the training loop's emulation.
 
 For each it reports the relative error norm against ``ideal`` (median and worst layer)
-and the share of elements bitwise equal to it. Fashion-MNIST batches, seeded.
+and the share of elements bitwise equal to it, in both memory layouts (the presets train
+channels-last, which takes other FP32 kernels). Fashion-MNIST batches, seeded.
 
 Usage::
 
@@ -29,6 +30,7 @@ import sys
 from pathlib import Path
 
 PARTS = ("output", "grad_input", "grad_weight")
+LAYOUTS = ("contiguous", "channels_last")
 
 
 def _layers(arch: str, batch: int) -> list[tuple[object, object]]:
@@ -51,13 +53,16 @@ def _layers(arch: str, batch: int) -> list[tuple[object, object]]:
     return seen
 
 
-def _compute(conv, x, grad, how: str):  # -> (output, grad_input, grad_weight), FP32 tensors
+def _compute(conv, x, grad, how: str, channels_last: bool):  # -> (output, grad_input, grad_weight), FP32
     import torch
     import torch.nn.functional as F
 
     from analognas.training._bf16 import bf16_convolutions
 
     bf16 = torch.bfloat16
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+        grad = grad.contiguous(memory_format=torch.channels_last)
     args = (conv.stride, conv.padding, conv.dilation, conv.groups)
     if how == "ideal":
         xi = x.to(bf16).double().requires_grad_()
@@ -66,7 +71,8 @@ def _compute(conv, x, grad, how: str):  # -> (output, grad_input, grad_weight), 
         out.backward(grad.double())
         return out.detach().to(bf16).float(), xi.grad.to(bf16).float(), wi.grad.to(bf16).float()
     xi = x.clone().requires_grad_()
-    wi = conv.weight.detach().clone().requires_grad_()
+    wi = conv.weight.detach().clone()
+    wi = (wi.contiguous(memory_format=torch.channels_last) if channels_last else wi).requires_grad_()
     with bf16_convolutions(how == "emulated"), torch.autocast("cpu", dtype=bf16):
         out = F.conv2d(xi, wi, None, *args)
     out.backward(grad)
@@ -83,22 +89,28 @@ def measure(archs: list[str], batch: int) -> dict:
                 shape = torch.nn.functional.conv2d(x, conv.weight, None, conv.stride, conv.padding, conv.dilation,
                                                    conv.groups).shape
             grad = torch.randn(shape, generator=torch.Generator().manual_seed(i)).to(torch.bfloat16)
-            ideal = _compute(conv, x, grad, "ideal")
-            row = {"arch": arch, "layer": i, "shape": list(conv.weight.shape), "stride": list(conv.stride)}
-            for how in ("native", "emulated"):
-                got = _compute(conv, x, grad, how)
-                for part, a, b in zip(PARTS, got, ideal, strict=True):
-                    row[f"{how} {part} rel_err"] = float((a - b).norm() / b.norm().clamp_min(1e-30))
-                    row[f"{how} {part} equal"] = float((a == b).float().mean())
-            rows.append(row)
-        print(f"{arch}: {sum(r['arch'] == arch for r in rows)} convolutions", file=sys.stderr, flush=True)
+            ideal = _compute(conv, x, grad, "ideal", False)
+            for layout in LAYOUTS:
+                row = {"arch": arch, "layer": i, "layout": layout, "shape": list(conv.weight.shape),
+                       "stride": list(conv.stride)}
+                for how in ("native", "emulated"):
+                    got = _compute(conv, x, grad, how, layout == "channels_last")
+                    for part, a, b in zip(PARTS, got, ideal, strict=True):
+                        row[f"{how} {part} rel_err"] = float((a - b).norm() / b.norm().clamp_min(1e-30))
+                        row[f"{how} {part} equal"] = float((a == b).float().mean())
+                rows.append(row)
+        print(f"{arch}: {sum(r['arch'] == arch for r in rows) // len(LAYOUTS)} convolutions", file=sys.stderr,
+              flush=True)
     summary = {}
-    for how in ("native", "emulated"):
-        for part in PARTS:
-            errs = [r[f"{how} {part} rel_err"] for r in rows]
-            equal = [r[f"{how} {part} equal"] for r in rows]
-            summary[f"{how} {part}"] = {"median_rel_err": statistics.median(errs), "max_rel_err": max(errs),
-                                        "min_equal": min(equal), "median_equal": statistics.median(equal)}
+    for layout in LAYOUTS:
+        mine = [r for r in rows if r["layout"] == layout]
+        for how in ("native", "emulated"):
+            for part in PARTS:
+                errs = [r[f"{how} {part} rel_err"] for r in mine]
+                equal = [r[f"{how} {part} equal"] for r in mine]
+                summary[f"{layout} {how} {part}"] = {
+                    "median_rel_err": statistics.median(errs), "max_rel_err": max(errs),
+                    "min_equal": min(equal), "median_equal": statistics.median(equal)}
     return {"rows": rows, "summary": summary}
 
 
@@ -121,11 +133,12 @@ def main() -> int:
               "native_bf16": native_bf16(), "batch": args.batch}
     result.update(measure(args.archs.split(","), args.batch))
     print(f"CPU capability {result['cpu_capability']}, native bf16 kernels: {result['native_bf16']};"
-          f" {len(result['rows'])} convolutions, batch {args.batch}")
-    print(f"{'kernels':9s} {'tensor':12s} {'median rel. error':>18s} {'worst layer':>12s} {'bitwise = ideal':>16s}")
+          f" {len(result['rows']) // len(LAYOUTS)} convolutions, batch {args.batch}")
+    print(f"{'layout':14s} {'kernels':9s} {'tensor':12s} {'median rel. error':>18s} {'worst layer':>12s}"
+          f" {'bitwise = ideal':>16s}")
     for key, s in result["summary"].items():
-        how, part = key.split(" ")
-        print(f"{how:9s} {part:12s} {s['median_rel_err']:18.2e} {s['max_rel_err']:12.2e}"
+        layout, how, part = key.split(" ")
+        print(f"{layout:14s} {how:9s} {part:12s} {s['median_rel_err']:18.2e} {s['max_rel_err']:12.2e}"
               f" {100 * s['median_equal']:8.2f} % (worst {100 * s['min_equal']:.2f} %)")
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

@@ -244,6 +244,7 @@ def claim(out: Path, key: str, wait: bool = False) -> Iterator[bool]:
 def _measure_one(out: Path, name: str, fid, seed: int, spec, ds, recipe, drift, store, device) -> None:
     from analognas.analog import weight_noise_sensitivity
     from analognas.training import ensure_fp32, evaluate_architecture
+    from analognas.training._loop import machine
 
     t0, c0 = time.perf_counter(), time.process_time()
     ev = evaluate_architecture(spec, dataset=ds, fidelity=fid, recipe=recipe, drift=drift,
@@ -265,22 +266,18 @@ def _measure_one(out: Path, name: str, fid, seed: int, spec, ds, recipe, drift, 
         # 2026-12-03; earlier rows have only the totals)
         "train_seconds": ev.train_seconds, "eval_seconds": ev.eval_seconds,
         "probe": probe,
-        # provenance (rows since 2026-12-07): the CPU this row ran on, and whether its bf16
-        # FP32 training used native or emulated bf16 convolutions (None: FP32, or unknown
-        # for checkpoints trained before the field)
-        "cpu_capability": _cpu_capability(),
+        # provenance (rows since 2026-12-07): where this process measured the row (drift
+        # evaluation, and any training it did), where the FP32 checkpoint was trained and
+        # with which bf16 convolutions, "+"-joined over resumed sittings (None: checkpoints
+        # from before the fields)
+        "measured_on": machine(device),
+        "fp32_trained_on": fp32_meta.get("metrics", {}).get("trained_on"),
         "bf16_convolutions": fp32_meta.get("metrics", {}).get("bf16_convolutions"),
     }
     with out.open("a") as fh:
         fh.write(json.dumps(row) + "\n")
     print(f"{name} seed {seed} {spec.label}: 1 day {curve.at(ONE_DAY)[0]:.2f} %,"
           f" {row['cpu_seconds']:.0f} CPU-s", flush=True)
-
-
-def _cpu_capability() -> str:
-    import torch
-
-    return torch.backends.cpu.get_cpu_capability()
 
 
 def _tau(a: list[float], b: list[float]) -> float:

@@ -147,7 +147,8 @@ def accuracy(args: argparse.Namespace) -> dict:
             seed=0, warmup_epochs=0.5, label_smoothing=0.1, **opts,
         )
         acc = test_accuracy(model, ds.test)
-        out.append({"variant": name, "test_accuracy": acc, "train_seconds": res.seconds})
+        out.append({"variant": name, "test_accuracy": acc, "train_seconds": res.seconds,
+                    "bf16_convolutions": res.bf16_convolutions})  # emulated on CPUs without bf16 kernels
         print(f"accuracy {name}: {acc:.2f} % in {res.seconds:.0f} s", file=sys.stderr, flush=True)
     base = out[0]["test_accuracy"]
     for row in out:

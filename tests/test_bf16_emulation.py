@@ -63,25 +63,32 @@ def test_emulated_convolution_computes_bf16_arithmetic(cin, cout, k, kw, bias, c
 
 
 def test_emulation_acts_only_on_cpu_bf16_autocast_convolutions() -> None:
-    """Outside bf16 autocast the context changes nothing (bit-identical FP32 results);
-    linear layers keep autocast's own kernels; `emulate=False` is a no-op."""
+    """Outside bf16 autocast (none, or fp16) the context changes nothing (bit-identical
+    results and dtypes); linear layers keep autocast's own kernels; `emulate=False` is a
+    no-op; keyword arguments reach the emulation too."""
     g = torch.Generator().manual_seed(0)
     x, w = torch.randn(2, 3, 8, 8, generator=g), torch.randn(4, 3, 3, 3, generator=g)
-    with bf16_convolutions(True):
-        assert torch.equal(F.conv2d(x, w), F.conv2d(x, w))
-        a = torch.randn(5, 7, generator=g)
-        lin = torch.randn(3, 7, generator=g)
-        with torch.autocast("cpu", dtype=BF16):
-            inside = F.linear(a, lin)
+    a, lin = torch.randn(5, 7, generator=g), torch.randn(3, 7, generator=g)
+    plain = F.conv2d(x, w)
+    with torch.autocast("cpu", dtype=torch.float16):
+        half = F.conv2d(x, w)
     with torch.autocast("cpu", dtype=BF16):
-        assert torch.equal(inside, F.linear(a, lin))
-        with bf16_convolutions(False):
-            native = F.conv2d(x, w)
-        with bf16_convolutions(True):
+        linear = F.linear(a, lin)
+        native = F.conv2d(x, w)
+    with bf16_convolutions(True):
+        inside = F.conv2d(x, w)
+        assert inside.dtype == torch.float32 and torch.equal(inside, plain)
+        with torch.autocast("cpu", dtype=torch.float16):
+            assert torch.equal(F.conv2d(x, w), half)
+        with torch.autocast("cpu", dtype=BF16):
+            assert torch.equal(F.linear(a, lin), linear)
             emulated = F.conv2d(x, w)
-    assert native.dtype == emulated.dtype == BF16
-    assert not torch.equal(F.conv2d(x, w), emulated.float())  # FP32 results are not bf16 ones
-    assert torch.equal(emulated, emulated_bf16_conv2d(x, w))
+            keywords = F.conv2d(input=x, weight=w, padding=1)
+    with bf16_convolutions(False), torch.autocast("cpu", dtype=BF16):
+        assert torch.equal(F.conv2d(x, w), native)
+    assert emulated.dtype == BF16 and torch.equal(emulated, emulated_bf16_conv2d(x, w))
+    assert not torch.equal(plain, emulated.float())  # FP32 results are not bf16 ones
+    assert keywords.dtype == BF16 and torch.equal(keywords, emulated_bf16_conv2d(x, w, padding=1))
 
 
 def test_emulation_is_chosen_for_bf16_on_cpus_without_bf16_kernels(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -95,27 +102,80 @@ def test_emulation_is_chosen_for_bf16_on_cpus_without_bf16_kernels(monkeypatch) 
 
 
 def test_training_records_which_kernels_computed_its_bf16(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """The FP32 checkpoint's metrics say "emulated" or "native"; the checkpoint key is the
-    same either way (the arithmetic, and so the measurement, is the same)."""
+    """A CPU without bf16 kernels trains through the emulation (and one with them does not);
+    the FP32 checkpoint's metrics say "emulated" or "native" and where it was trained; the
+    checkpoint is stored under the same name either way (the arithmetic, and so the
+    measurement, is the same)."""
     import analognas._device as device_mod
+    import analognas.training._bf16 as bf16_mod
     from analognas.data import load_dataset
     from analognas.space import ArchSpec, StageSpec
     from analognas.training import DATA_SEED, CheckpointStore, ensure_fp32, get_fidelity
-    from analognas.training._pipeline import checkpoint_key
 
+    calls = []
+    real = bf16_mod.emulated_bf16_conv2d
+    monkeypatch.setattr(bf16_mod, "emulated_bf16_conv2d", lambda *a, **k: calls.append(1) or real(*a, **k))
     tiny = get_fidelity("quick").with_overrides(train_size=64, test_size=32, epochs=1, batch_size=32)
     ds = load_dataset("fashion-mnist", train_size=64, test_size=32, seed=DATA_SEED)
     spec = ArchSpec(8, 3, (StageSpec(4, 1),), name="w4")
-    seen = []
-    for seed, native in ((0, False), (1, True)):
+    names = []
+    for native in (False, True):
         monkeypatch.setattr(device_mod, "native_bf16", lambda native=native: native)
-        model, meta, cached = ensure_fp32(spec, ds, tiny, seed, CheckpointStore(tmp_path / str(seed)), None, "cpu")
+        calls.clear()
+        model, meta, cached = ensure_fp32(spec, ds, tiny, 0, CheckpointStore(tmp_path / str(native)), None, "cpu")
         assert not cached and meta["metrics"]["bf16_convolutions"] == ("native" if native else "emulated")
+        assert (len(calls) > 0) is (not native)  # every convolution of every step, or none
+        assert meta["metrics"]["trained_on"].startswith("cpu ")
         assert all(torch.isfinite(p).all() for p in model.parameters())
-        seen.append(checkpoint_key(spec, ds.name, "fp32", None, tiny, 0))
-    assert seen[0] == seen[1]
-    fp32 = get_fidelity("low")
-    _, meta, _ = ensure_fp32(spec, load_dataset("fashion-mnist", train_size=64, test_size=32, seed=DATA_SEED),
-                             fp32.with_overrides(train_size=64, test_size=32, epochs=1, batch_size=32), 0,
-                             CheckpointStore(tmp_path / "fp32"), None, "cpu")
+        names.append(sorted(p.relative_to(tmp_path / str(native)) for p in (tmp_path / str(native)).rglob("*.pt")))
+    assert names[0] == names[1] and names[0]
+    low = get_fidelity("low").with_overrides(train_size=64, test_size=32, epochs=1, batch_size=32)
+    _, meta, _ = ensure_fp32(spec, ds, low, 0, CheckpointStore(tmp_path / "fp32"), None, "cpu")
     assert "bf16_convolutions" not in meta["metrics"]
+
+
+def test_a_run_resumed_on_another_machine_names_both_sittings(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A run trained natively and finished with the emulation (or resumed from a file
+    written before the field existed) does not claim one kind of kernel for all its epochs."""
+    import analognas._device as device_mod
+    from analognas.data import Split
+    from analognas.models import build_model
+    from analognas.space import ArchSpec, StageSpec
+    from analognas.training import train_model
+    from analognas.training._resume import ResumeFile
+
+    class Killed(Exception):
+        pass
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 1, 8, 8, generator=g)
+    data = Split(x, (x.mean(dim=(1, 2, 3)) > 0).long())
+    resume = ResumeFile(tmp_path / "run.partial.pt", {"run": "r"})
+
+    def run(kill_at: int | None = None):  # type: ignore[no-untyped-def]
+        def on_epoch(m, epoch):  # type: ignore[no-untyped-def]
+            if epoch == kill_at:
+                raise Killed
+            return {}
+
+        torch.manual_seed(1)
+        model = build_model(ArchSpec(4, 3, (StageSpec(4, 1),), name="r"), (1, 8, 8), 2)
+        return train_model(model, data, epochs=3, lr=0.1, batch_size=16, momentum=0.9, weight_decay=0.0, seed=0,
+                           precision="bf16", on_epoch=on_epoch, resume=resume)
+
+    monkeypatch.setattr(device_mod, "native_bf16", lambda: True)
+    with pytest.raises(Killed):
+        run(kill_at=3)
+    monkeypatch.setattr(device_mod, "native_bf16", lambda: False)
+    res = run()
+    assert [r["bf16_convolutions"] for r in res.history] == ["native", "native", "emulated"]
+    assert res.bf16_convolutions == "native+emulated" and res.trained_on == res.history[0]["trained_on"]
+    resume.clear()  # as the pipeline does after a finished run
+    with pytest.raises(Killed):
+        run(kill_at=2)
+    state = resume.load()
+    for row in state["history"]:  # as a file written before the fields existed
+        row.pop("bf16_convolutions"), row.pop("trained_on")
+    resume.save(**state)
+    res = run()
+    assert res.bf16_convolutions == "unrecorded+emulated" and res.trained_on.startswith("unrecorded+cpu ")

@@ -154,3 +154,34 @@ def test_claim_of_a_killed_process_is_retaken(tmp_path: Path) -> None:
 def test_failed_path() -> None:
     assert failed_path("surrogates/records/a-b-low.jsonl") == Path("surrogates/records/a-b-low.failed.jsonl")
     assert failed_path("x.log") == Path("x.log.failed.jsonl")
+
+
+def test_default_surrogate_errors_name_the_folders_they_searched(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A drift time no surrogate predicts is one line listing the times there, and it names
+    the shipped folder only when surrogates from it are among those listed."""
+    import analognas.surrogate._surrogate as mod
+    from analognas.surrogate import SurrogateError
+
+    user, shipped = tmp_path / "surrogates", tmp_path / "shipped"
+    user.mkdir()
+    shipped.mkdir()
+    monkeypatch.setattr(mod, "SURROGATES_DIR", user)
+    monkeypatch.setattr(mod, "SHIPPED_SURROGATES_DIR", shipped)
+
+    def put(folder, name, drift_time, fingerprint="fp"):  # type: ignore[no-untyped-def]
+        doc = {"schema": {"space_fingerprint": fingerprint}, "meta": {"created": "2026"}, "drift_time": drift_time}
+        (folder / name).write_text(json.dumps(doc))
+
+    with pytest.raises(SurrogateError, match="or shipped with analognas"):
+        mod.default_surrogate_path(space_fingerprint="fp")  # none anywhere: both folders were searched
+    put(user, "day.json", 86400.0)
+    put(shipped, "other-space.json", 2592000.0, fingerprint="elsewhere")
+    with pytest.raises(SurrogateError) as err:
+        mod.default_surrogate_path(space_fingerprint="fp", drift_time=3600.0)
+    assert "(those there predict 1d)" in str(err.value) and "shipped" not in str(err.value)
+    put(shipped, "month.json", 2592000.0)
+    with pytest.raises(SurrogateError) as err:
+        mod.default_surrogate_path(space_fingerprint="fp", drift_time=3600.0)
+    assert "or shipped with analognas predicts accuracy 1h" in str(err.value)
+    assert "(those there predict 1d, 1mo)" in str(err.value)
+    assert mod.default_surrogate_path(space_fingerprint="fp", drift_time=2592000.0) == shipped / "month.json"

@@ -295,7 +295,8 @@ def default_surrogate_path(
         found.extend(_surrogates_in(d, space_fingerprint, rank))
     which = "" if space_fingerprint is None else f" fitted on this space ({space_fingerprint})"
     if not found:
-        raise SurrogateError(f"no surrogate{which} in {SURROGATES_DIR}/; fit one with `analognas surrogate fit`")
+        raise SurrogateError(f"no surrogate{which} in {SURROGATES_DIR}/ or shipped with analognas; fit one with"
+                             " `analognas surrogate fit`")
     if drift_time is not None:
         at = [f for f in found if math.isclose(f[4], drift_time, rel_tol=1e-9)]
         if not at:

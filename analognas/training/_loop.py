@@ -32,10 +32,33 @@ class TrainResult:
     steps: int
     seconds: float
     final_loss: float
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
     bf16_convolutions: str | None = None
     """How a bf16 run computed its convolutions: "native" kernels, or "emulated" through
-    FP32 kernels on a CPU without bf16 ones (`analognas.training._bf16`); None in FP32."""
+    FP32 kernels on a CPU without bf16 ones (`analognas.training._bf16`); None in FP32. A
+    run resumed on another machine joins its sittings' values with "+" ("unrecorded" for
+    epochs trained before the field existed)."""
+    trained_on: str = ""
+    """Where the epochs ran (``trained_on``: "cpu AVX2", "cuda NVIDIA H100 ..."), joined with
+    "+" the same way: provenance for results that must not depend on the machine."""
+
+
+def machine(device: torch.device) -> str:
+    """The hardware a step runs on, as provenance: the CPU's vector capability (which decides
+    oneDNN's kernels) or the GPU's name."""
+    if device.type == "cuda":
+        return f"cuda {torch.cuda.get_device_name(device)}"
+    return f"{device.type} {torch.backends.cpu.get_cpu_capability()}"
+
+
+def _joined(history: list[dict[str, Any]], key: str) -> str:
+    """The values of ``key`` over the epochs, in order of first appearance, joined with "+"."""
+    seen: list[str] = []
+    for row in history:
+        value = str(row.get(key, "unrecorded"))
+        if value not in seen:
+            seen.append(value)
+    return "+".join(seen)
 
 
 def accuracy(model: nn.Module, split: Split, batch_size: int = 500) -> float:
@@ -122,6 +145,7 @@ def train_model(
         model.to(memory_format=torch.channels_last)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     emulate = needs_bf16_emulation(precision, device)
+    mode, where = ("emulated" if emulate else "native"), machine(device)
     model.train()
     start, step, loss_value, paused = time.perf_counter(), 0, float("nan"), 0.0
     history: list[dict[str, float]] = []
@@ -163,7 +187,10 @@ def train_model(
             seen += len(yb)
             if progress is not None:
                 progress(step, total, f"{label} epoch {epoch}/{epochs} loss {loss_value:.3f}")
-        row = {"epoch": epoch, "loss": running / max(seen, 1), "seconds": time.perf_counter() - start - paused}
+        row: dict[str, Any] = {"epoch": epoch, "loss": running / max(seen, 1),
+                               "seconds": time.perf_counter() - start - paused, "trained_on": where}
+        if precision == "bf16":
+            row["bf16_convolutions"] = mode
         if on_epoch is not None:
             t_pause = time.perf_counter()
             row.update(on_epoch(model, epoch))
@@ -179,5 +206,6 @@ def train_model(
             paused += time.perf_counter() - t_pause
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
-    mode = None if precision != "bf16" else "emulated" if emulate else "native"
-    return TrainResult(epochs, step, time.perf_counter() - start - paused, loss_value, history, mode)
+    return TrainResult(epochs, step, time.perf_counter() - start - paused, loss_value, history,
+                       _joined(history, "bf16_convolutions") if precision == "bf16" else None,
+                       _joined(history, "trained_on"))

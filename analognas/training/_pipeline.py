@@ -121,7 +121,8 @@ def ensure_fp32(
         resume=resume,
     )
     acc = accuracy(model, ds.test, fid.eval_batch_size)
-    figures = {"test_accuracy": acc, "train_seconds": res.seconds, "history": res.history}
+    figures = {"test_accuracy": acc, "train_seconds": res.seconds, "history": res.history,
+               "trained_on": res.trained_on}
     if res.bf16_convolutions is not None:  # provenance: which kernels computed the bf16 arithmetic
         figures["bf16_convolutions"] = res.bf16_convolutions
     meta = _meta(spec, ds, fid, seed, "fp32", None, figures)
@@ -178,7 +179,8 @@ def ensure_hwa(
         seed,
         "hwa",
         recipe,
-        {"test_accuracy_noise_free": acc, "train_seconds": res.seconds, "history": res.history},
+        {"test_accuracy_noise_free": acc, "train_seconds": res.seconds, "history": res.history,
+         "trained_on": res.trained_on},
     )
     store.save(key, model.state_dict(), meta)
     resume.clear()
