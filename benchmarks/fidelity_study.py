@@ -179,6 +179,16 @@ def _started(store, spec, fid, recipe, seed: int) -> bool:
     return any(p.exists() for p in (fp32, ResumeFile.beside(fp32).path, hwa))
 
 
+def _resuming(store, spec, fid, recipe, seed: int) -> bool:
+    """Whether this row continues a training cut off in an earlier sitting (an FP32 or HWA
+    epoch-resume file is on disk): its CPU-seconds then cover only this sitting."""
+    from analognas.training import checkpoint_key
+    from analognas.training._resume import ResumeFile
+
+    return any(ResumeFile.beside(store.paths(checkpoint_key(spec, "fashion-mnist", mode, r, fid, seed))[0]).path
+               .exists() for mode, r in (("fp32", None), ("hwa", recipe)))
+
+
 def read_rows(out: Path) -> list[dict]:
     """The study's rows; a line that does not parse (the last one, cut off when a writer
     was killed mid-line) is skipped with a note, never fatal."""
@@ -246,6 +256,7 @@ def _measure_one(out: Path, name: str, fid, seed: int, spec, ds, recipe, drift, 
     from analognas.training import ensure_fp32, evaluate_architecture
     from analognas.training._loop import machine
 
+    resumed = _resuming(store, spec, fid, recipe, seed)
     t0, c0 = time.perf_counter(), time.process_time()
     ev = evaluate_architecture(spec, dataset=ds, fidelity=fid, recipe=recipe, drift=drift,
                                modes=("hwa",), seed=seed, store=store, device=device)
@@ -270,6 +281,7 @@ def _measure_one(out: Path, name: str, fid, seed: int, spec, ds, recipe, drift, 
         # evaluation, and any training it did), where the FP32 checkpoint was trained and
         # with which bf16 convolutions, "+"-joined over resumed sittings (None: checkpoints
         # from before the fields)
+        "resumed": resumed,  # continues an earlier sitting's training: CPU-seconds cover this one only
         "measured_on": machine(device),
         "fp32_trained_on": fp32_meta.get("metrics", {}).get("trained_on"),
         "bf16_convolutions": fp32_meta.get("metrics", {}).get("bf16_convolutions"),
@@ -342,8 +354,9 @@ def _seed_mean_day(seeds: dict) -> float:
 
 def _paid(recs: list[dict]) -> list[dict]:
     """The rows that paid for their training: a row whose checkpoints came from the cache
-    did not, so its CPU-seconds would understate the fidelity's cost."""
-    return [r for r in recs if not any((r.get("cached") or {}).values())]
+    did not, and a row that resumed an earlier sitting's training paid only for part of it
+    (rows before 2026-12-07 do not say), so their CPU-seconds would understate the cost."""
+    return [r for r in recs if not any((r.get("cached") or {}).values()) and not r.get("resumed")]
 
 
 def report(args: argparse.Namespace) -> None:

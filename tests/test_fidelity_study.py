@@ -371,6 +371,44 @@ def test_rows_with_training_on_disk_are_measured_first(study, tmp_path: Path, mo
     assert [r["arch_id"] for r in rows] == [specs[2].arch_id, specs[0].arch_id, specs[1].arch_id]
 
 
+def test_a_resumed_row_says_so_and_its_cost_is_not_counted(study, tmp_path: Path, monkeypatch) -> None:
+    """A row that finishes training an earlier sitting began (a resume file on disk) paid for
+    only part of it: it is marked, and the cost figures leave it out; rows carry where they
+    were measured and trained."""
+    from analognas.analog import get_recipe
+    from analognas.data import load_dataset
+    from analognas.training import DATA_SEED, CheckpointStore, ensure_fp32
+
+    class Killed(Exception):
+        pass
+
+    tiny = get_fidelity("quick").with_overrides(train_size=200, test_size=100, epochs=2, batch_size=50)
+    monkeypatch.setattr(study, "candidates", lambda: {"tiny": tiny})
+    specs = [ArchSpec(8, 3, (StageSpec(w, 1),), name=f"w{w}") for w in (4, 8)]
+    monkeypatch.setattr(study, "panel", lambda n: specs[:n])
+    monkeypatch.setattr(study, "PROBE_IMAGES", 50)
+    store = CheckpointStore(tmp_path / "c")
+    ds = load_dataset("fashion-mnist", train_size=200, test_size=100, seed=DATA_SEED)
+
+    def die_in_epoch_two(done: int, total: int, desc: str) -> None:
+        if "epoch 2/2" in desc:
+            raise Killed
+
+    with pytest.raises(Killed):
+        ensure_fp32(specs[1], ds, tiny, 0, store, die_in_epoch_two, "cpu")
+    assert study._resuming(store, specs[1], tiny, get_recipe("hwa-v2"), 0)
+    assert not study._resuming(store, specs[0], tiny, get_recipe("hwa-v2"), 0)
+    args = argparse.Namespace(out=str(tmp_path / "s.jsonl"), cache_dir=str(tmp_path / "c"), only=None,
+                              repeats=1, device="cpu", panel=2, seeds="0")
+    study.measure(args)
+    rows = {r["name"]: r for r in study.read_rows(tmp_path / "s.jsonl")}
+    assert rows["w8"]["resumed"] is True and rows["w4"]["resumed"] is False
+    assert [r["name"] for r in study._paid(list(rows.values()))] == ["w4"]
+    for r in rows.values():
+        assert r["measured_on"].startswith("cpu ") and r["fp32_trained_on"].startswith(r["measured_on"])
+        assert r["bf16_convolutions"] in ("native", "emulated")
+
+
 def _panel_rows(study) -> dict:
     """A synthetic study: 16 reference networks; ``exact`` (and ``half``, with probes that
     rank like the accuracy) ranks them perfectly at the same level; ``low`` ranks them
