@@ -39,8 +39,8 @@ class TrainResult:
     run resumed on another machine joins its sittings' values with "+" ("unrecorded" for
     epochs trained before the field existed)."""
     trained_on: str = ""
-    """Where the epochs ran (``trained_on``: "cpu AVX2", "cuda NVIDIA H100 ..."), joined with
-    "+" the same way: provenance for results that must not depend on the machine."""
+    """Where the epochs ran ("cpu AVX2", "cuda NVIDIA H100 ..."), joined with "+" the same
+    way: provenance for results that must not depend on the machine."""
 
 
 def machine(device: torch.device) -> str:
@@ -48,7 +48,7 @@ def machine(device: torch.device) -> str:
     oneDNN's kernels) or the GPU's name."""
     if device.type == "cuda":
         return f"cuda {torch.cuda.get_device_name(device)}"
-    return f"{device.type} {torch.backends.cpu.get_cpu_capability()}"
+    return f"cpu {torch.backends.cpu.get_cpu_capability()}" if device.type == "cpu" else device.type
 
 
 def _joined(history: list[dict[str, Any]], key: str) -> str:
@@ -148,7 +148,7 @@ def train_model(
     mode, where = ("emulated" if emulate else "native"), machine(device)
     model.train()
     start, step, loss_value, paused = time.perf_counter(), 0, float("nan"), 0.0
-    history: list[dict[str, float]] = []
+    history: list[dict[str, Any]] = []
     first = 1
     saved = resume.load() if resume is not None else None
     if saved is not None:
