@@ -4,8 +4,9 @@ Protocol v2 trains its FP32 run under bf16 autocast: every convolution takes bf1
 operands, accumulates in FP32 and returns a bf16 result. oneDNN does this in hardware on
 CPUs with AVX512-BF16 or AMX. Without them (an AVX2-only EPYC), torch falls back to its
 reference convolution (``_slow_conv2d_*``), which made a ResNet32 training step about 10x
-slower than in FP32; the profile of one step put 98 % of its time in those two kernels,
-while bf16 batch norm, ReLU and additions ran as fast as in FP32.
+slower than in FP32; a profile of one step (``benchmarks/bf16_emulation.py --profile``)
+put 98 % of its CPU time in those two kernels, while bf16 batch norm, ReLU and additions
+ran as fast as in FP32.
 
 The emulation computes the same arithmetic with FP32 kernels: the operands are rounded to
 bf16 and widened back (so every product is exact in FP32, as in the bf16 kernels), the
