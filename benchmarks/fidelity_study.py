@@ -927,23 +927,54 @@ def _findings(by: dict) -> list[str]:
     return lines
 
 
+def _reference_cost(by: dict, todo: list[tuple[str | None, int]]) -> str:
+    """What the missing `standard` records will cost, as a README phrase ("" when no row
+    says). `--order cheap` measures the cheapest networks first, so the mean of the records
+    paid for so far understates what is left: each missing record is priced instead from
+    its network's `quick` record, scaled by the median `standard`/`quick` cost ratio of the
+    networks paid for at both (the mean where a network has no `quick` record)."""
+    ref, quick = by.get("standard", {}), by.get("quick", {})
+    paid = _paid([r for d in ref.values() for r in d.values()])
+    if not paid:
+        return ""
+    mean = sum(r["cpu_seconds"] for r in paid) / len(paid)
+
+    def quick_cpu(arch: str | None) -> float | None:
+        rows = _paid(list(quick.get(arch, {}).values())) if arch else []
+        return sum(r["cpu_seconds"] for r in rows) / len(rows) if rows else None
+
+    ratios = [r["cpu_seconds"] / q for arch, d in ref.items() for r in _paid(list(d.values()))
+              if (q := quick_cpu(arch))]
+    if len(ratios) < 3:
+        return f", about {len(todo) * mean / 3600:.0f} CPU-hours at the {mean:,.0f} CPU-s a `standard` record " \
+            f"has cost so far"
+    ratio = statistics.median(ratios)
+    total = sum(ratio * q if (q := quick_cpu(arch)) else mean for arch, _ in todo)
+    return (f", about {total / 3600:.0f} CPU-hours, each priced at its network's `quick` record times {ratio:.1f}, "
+            f"the median `standard`/`quick` cost ratio of the {len(ratios)} networks paid for at both "
+            f"[{min(ratios):.1f}, {max(ratios):.1f}]; the mean so far, {mean:,.0f} CPU-s, would say "
+            f"{len(todo) * mean / 3600:.0f}, but `--order cheap` measured the cheapest networks first")
+
+
 def _left(by: dict, panel_size: int, seeds: tuple[int, ...], cache: Path) -> str:
     ref = by.get("standard", {})
     have = sum(s in d for d in ref.values() for s in seeds)
     missing_nets = max(0, panel_size - len(ref))
     todo = max(0, panel_size * len(seeds) - have)
-    paid = _paid([r for d in ref.values() for r in d.values()])
-    cpu = sum(r["cpu_seconds"] for r in paid) / len(paid) if paid else math.nan
+    # the missing records by network: the panel's other members are known from the cheap
+    # fidelities' rows; any the rows do not name yet are priced at the mean
+    others = sorted({a for name, d in by.items() if name != "standard" for a in d} - set(ref))[:missing_nets]
+    missing = [(a, s) for a, d in ref.items() for s in seeds if s not in d] + \
+        [(a, s) for a in others for s in seeds]
+    missing += [(None, s) for _ in range(missing_nets - len(others)) for s in seeds]
     under_way = sorted({p.parent.name for p in cache.glob("*/*.partial.pt")})
     way = f"; {', '.join(under_way)} {'is' if len(under_way) == 1 else 'are'} under way in the committed cache" \
         if under_way else ""
     if todo > 0:
         parts = ([f"{missing_nets} more panel networks"] if missing_nets else []) + \
                 ([f"the other seeds of the {len(ref)} measured"] if have < len(ref) * len(seeds) else [])
-        cost = f", about {todo * cpu / 3600:.0f} CPU-hours at the {cpu:,.0f} CPU-s a `standard` record has cost " \
-            f"so far" if math.isfinite(cpu) else ""
-        reference = (f"the `standard` reference for {' and '.join(parts)} ({todo} records{cost}, or a GPU: "
-                     f"`benchmarks/gpu_reference.sh`{way}), then ")
+        reference = (f"the `standard` reference for {' and '.join(parts)} ({todo} records"
+                     f"{_reference_cost(by, missing[:todo])}, or a GPU: `benchmarks/gpu_reference.sh`{way}), then ")
     else:
         reference = "nothing of the reference (every panel network has every seed at `standard`); "
     return (f"What is left: {reference}the choice, the collection "

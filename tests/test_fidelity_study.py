@@ -472,3 +472,33 @@ def test_readme_block_replaces_only_its_markers(study, tmp_path: Path, monkeypat
     assert study.main() == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing.md: no such file" in err
+
+
+def test_what_is_left_prices_each_missing_record_from_its_quick_record(study, tmp_path: Path) -> None:
+    """`--order cheap` measures the cheap networks first, so the estimate must not be the
+    mean of what was paid so far: each missing record costs its network's `quick` cost
+    times the median standard/quick ratio."""
+    def row(arch: str, cpu: float, **extra) -> dict:
+        return {"arch_id": arch, "cpu_seconds": cpu, **extra}
+
+    # paid at both: ratios 5, 6, 7 (median 6); a cached row and a resumed one do not count
+    quick = {a: {0: row(a, q)} for a, q in {"a": 100.0, "b": 100.0, "c": 100.0, "d": 100.0,
+                                            "big": 1000.0, "huge": 2000.0}.items()}
+    ref = {"a": {0: row("a", 500.0)}, "b": {0: row("b", 600.0)}, "c": {0: row("c", 700.0)},
+           "d": {0: row("d", 99_999.0, cached={"fp32": True})}}
+    by = {"standard": ref, "quick": quick}
+    cost = study._reference_cost(by, [("big", 0), ("huge", 0), ("a", 1)])
+    hours = (6 * 1000 + 6 * 2000 + 6 * 100) / 3600
+    assert f"about {hours:.0f} CPU-hours" in cost and "times 6.0" in cost and "[5.0, 7.0]" in cost
+    assert "the 3 networks paid for at both" in cost and "the mean so far, 600 CPU-s, would say 0" in cost
+    # a network without a quick record is priced at the mean; fewer than 3 ratios: the mean alone
+    assert f"about {(6 * 1000 + 600) / 3600:.0f} CPU-hours" in study._reference_cost(by, [("big", 0), ("zz", 0)])
+    two = {"standard": {"a": ref["a"], "b": ref["b"]}, "quick": quick}
+    assert study._reference_cost(two, [("big", 0)]) == ", about 0 CPU-hours at the 550 CPU-s a `standard` record " \
+        "has cost so far"
+    assert study._reference_cost({"standard": {"d": ref["d"]}}, [("big", 0)]) == ""
+    # _left counts the missing networks from the cheap fidelities' rows, both seeds each
+    left = study._left(by, 6, (0, 1), tmp_path)
+    assert "for 2 more panel networks and the other seeds of the 4 measured (8 records" in left
+    every = (6 * (1000 + 2000) * 2 + 6 * 100 * 4) / 3600
+    assert f"about {every:.0f} CPU-hours" in left
