@@ -51,6 +51,8 @@ from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
+from analognas._errors import CheckpointError
+from analognas._safe_load import load_tensors
 from analognas.analog import PROBE_ETA, PROBE_IMAGES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -956,6 +958,23 @@ def _reference_cost(by: dict, todo: list[tuple[str | None, int]]) -> str:
             f"{len(todo) * mean / 3600:.0f}, but `--order cheap` measured the cheapest networks first")
 
 
+def _under_way(cache: Path) -> list[str]:
+    """The trainings an epoch-resume file in ``cache`` holds, each with how far it got
+    ("1817e1c6df51 (FP32 epoch 9 of 20)"), so a machine picking the study up sees what
+    resuming saves; a file that cannot be read is named without its epoch."""
+    out = []
+    for path in sorted(cache.glob("*/*.partial.pt")):
+        try:
+            state = load_tensors(path)
+            identity = json.loads(state["identity"])
+            mode = identity["key"]["mode"]
+            of = identity["fidelity"]["epochs" if mode == "fp32" else "hwa_epochs"]
+            out.append(f"{path.parent.name} ({mode.upper()} epoch {int(state['epoch'])} of {of})")
+        except (CheckpointError, KeyError, TypeError, ValueError):
+            out.append(path.parent.name)
+    return out
+
+
 def _left(by: dict, panel_size: int, seeds: tuple[int, ...], cache: Path) -> str:
     ref = by.get("standard", {})
     have = sum(s in d for d in ref.values() for s in seeds)
@@ -967,7 +986,7 @@ def _left(by: dict, panel_size: int, seeds: tuple[int, ...], cache: Path) -> str
     missing = [(a, s) for a, d in ref.items() for s in seeds if s not in d] + \
         [(a, s) for a in others for s in seeds]
     missing += [(None, s) for _ in range(missing_nets - len(others)) for s in seeds]
-    under_way = sorted({p.parent.name for p in cache.glob("*/*.partial.pt")})
+    under_way = _under_way(cache)
     way = f"; {', '.join(under_way)} {'is' if len(under_way) == 1 else 'are'} under way in the committed cache" \
         if under_way else ""
     if todo > 0:

@@ -502,3 +502,16 @@ def test_what_is_left_prices_each_missing_record_from_its_quick_record(study, tm
     assert "for 2 more panel networks and the other seeds of the 4 measured (8 records" in left
     every = (6 * (1000 + 2000) * 2 + 6 * 100 * 4) / 3600
     assert f"about {every:.0f} CPU-hours" in left
+
+
+def test_what_is_left_says_how_far_each_training_under_way_got(study, tmp_path: Path) -> None:
+    from analognas.training._resume import ResumeFile
+
+    fidelity = {"name": "standard", "epochs": 20, "hwa_epochs": 3}
+    (tmp_path / "aaa").mkdir()
+    (tmp_path / "bbb").mkdir()
+    (tmp_path / "ccc").mkdir()
+    ResumeFile.beside(tmp_path / "aaa" / "fp32-x-s0.pt", fidelity=fidelity, key={"mode": "fp32"}).save(epoch=9)
+    ResumeFile.beside(tmp_path / "bbb" / "hwa-y-s0.pt", fidelity=fidelity, key={"mode": "hwa"}).save(epoch=2)
+    (tmp_path / "ccc" / "fp32-z-s0.partial.pt").write_bytes(b"torn")
+    assert study._under_way(tmp_path) == ["aaa (FP32 epoch 9 of 20)", "bbb (HWA epoch 2 of 3)", "ccc"]
