@@ -107,15 +107,8 @@ def select(specs: list, archs: str | None, order: str, rows: list[dict]) -> list
         ids = {known[a].arch_id for a in wanted}
         specs = [sp for sp in specs if sp.arch_id in ids]
     if order == "cheap":
-        def seconds(r: dict) -> float | None:
-            # rows since 2026-12-03 carry each training's full time, cached or resumed;
-            # older rows only their own CPU-seconds, which a cached checkpoint shortened
-            if "eval_seconds" in r:
-                return sum(r["train_seconds"].values()) + r["eval_seconds"]
-            return None if any((r.get("cached") or {}).values()) else r["cpu_seconds"]
-
         def cost(sp) -> float:
-            mine = [(r["fidelity"], seconds(r)) for r in rows if r["arch_id"] == sp.arch_id]
+            mine = [(r["fidelity"], _full_seconds(r)) for r in rows if r["arch_id"] == sp.arch_id]
             mine = [(f, s) for f, s in mine if s is not None]
             pick = [s for f, s in mine if f == "quick"] or [s for _, s in mine]
             return sum(pick) / len(pick) if pick else math.inf
@@ -929,60 +922,90 @@ def _findings(by: dict) -> list[str]:
     return lines
 
 
+def _full_seconds(r: dict) -> float | None:
+    """What a row's record cost to measure from scratch: rows since 2026-12-03 carry each
+    training's full time, cached or resumed; older rows only their own CPU-seconds, which
+    a cached checkpoint shortened (None then)."""
+    if "eval_seconds" in r:
+        return sum(r["train_seconds"].values()) + r["eval_seconds"]
+    return None if any((r.get("cached") or {}).values()) else r["cpu_seconds"]
+
+
 def _reference_cost(by: dict, todo: list[tuple[str | None, int]]) -> str:
     """What the missing `standard` records will cost, as a README phrase ("" when no row
     says). `--order cheap` measures the cheapest networks first, so the mean of the records
     paid for so far understates what is left: each missing record is priced instead from
-    its network's `quick` record, scaled by the median `standard`/`quick` cost ratio of the
-    networks paid for at both (the mean where a network has no `quick` record)."""
+    its network's `quick` records (with the training a cached checkpoint saved them), scaled by the
+    median `standard`/`quick` cost ratio of the networks paid for at both; a network
+    without a `quick` cost is priced at the mean, and the phrase says how many were."""
     ref, quick = by.get("standard", {}), by.get("quick", {})
     paid = _paid([r for d in ref.values() for r in d.values()])
     if not paid:
         return ""
     mean = sum(r["cpu_seconds"] for r in paid) / len(paid)
 
-    def quick_cpu(arch: str | None) -> float | None:
-        rows = _paid(list(quick.get(arch, {}).values())) if arch else []
-        return sum(r["cpu_seconds"] for r in rows) / len(rows) if rows else None
+    def record_cost(r: dict) -> float | None:
+        # the CPU-seconds a row paid, plus the training time of a checkpoint it found cached
+        # (rows since 2026-12-03 carry it); unknown for a resumed row and an old cached one
+        cached = [k for k, hit in (r.get("cached") or {}).items() if hit]
+        if r.get("resumed") or (cached and "train_seconds" not in r):
+            return None
+        return r["cpu_seconds"] + sum(r["train_seconds"][k] for k in cached)
 
-    ratios = [r["cpu_seconds"] / q for arch, d in ref.items() for r in _paid(list(d.values()))
-              if (q := quick_cpu(arch))]
+    def quick_cost(arch: str | None) -> float | None:
+        costs = [c for r in quick.get(arch, {}).values() if (c := record_cost(r))] if arch else []
+        return sum(costs) / len(costs) if costs else None
+
+    ratios = []  # one per network: its paid standard records' mean cost over its quick cost
+    for arch, d in ref.items():
+        mine = _paid(list(d.values()))
+        if mine and (q := quick_cost(arch)):
+            ratios.append(sum(r["cpu_seconds"] for r in mine) / len(mine) / q)
+    by_mean = f"{len(todo) * mean / 3600:.0f}"
     if len(ratios) < 3:
-        return f", about {len(todo) * mean / 3600:.0f} CPU-hours at the {mean:,.0f} CPU-s a `standard` record " \
-            f"has cost so far"
+        return f"; about {by_mean} CPU-hours at the {mean:,.0f} CPU-s a `standard` record has cost so far"
     ratio = statistics.median(ratios)
-    total = sum(ratio * q if (q := quick_cpu(arch)) else mean for arch, _ in todo)
-    return (f", about {total / 3600:.0f} CPU-hours, each priced at its network's `quick` record times {ratio:.1f}, "
-            f"the median `standard`/`quick` cost ratio of the {len(ratios)} networks paid for at both "
-            f"[{min(ratios):.1f}, {max(ratios):.1f}]; the mean so far, {mean:,.0f} CPU-s, would say "
-            f"{len(todo) * mean / 3600:.0f}, but `--order cheap` measured the cheapest networks first")
+    costs = [quick_cost(arch) for arch, _ in todo]
+    total = sum(ratio * q if q else mean for q in costs)
+    unpriced = sum(q is None for q in costs)
+    at_mean = f" ({unpriced} without one at the mean)" if unpriced else ""
+    return (f"; about {total / 3600:.0f} CPU-hours, each priced at its network's `quick` cost{at_mean} times "
+            f"{ratio:.1f}, the median `standard`/`quick` cost ratio of the {len(ratios)} networks paid for at "
+            f"both (range {min(ratios):.1f}-{max(ratios):.1f}): the mean so far, {mean:,.0f} CPU-s, would say "
+            f"{by_mean}, but `--order cheap` measured the cheapest networks first")
 
 
 def _under_way(cache: Path) -> list[str]:
-    """The trainings an epoch-resume file in ``cache`` holds, each with how far it got
-    ("1817e1c6df51 (FP32 epoch 9 of 20)"), so a machine picking the study up sees what
-    resuming saves; a file that cannot be read is named without its epoch."""
+    """The `standard` trainings an epoch-resume file in ``cache`` holds, each with how far
+    it got ("1817e1c6df51 (9 of 20 FP32 epochs done)"), so a machine picking the study up
+    sees what resuming saves; `half` keeps its resume files there too and is left out; a
+    file that cannot be read is named without its epoch."""
     out = []
     for path in sorted(cache.glob("*/*.partial.pt")):
         try:
             state = load_tensors(path)
             identity = json.loads(state["identity"])
-            mode = identity["key"]["mode"]
-            of = identity["fidelity"]["epochs" if mode == "fp32" else "hwa_epochs"]
-            out.append(f"{path.parent.name} ({mode.upper()} epoch {int(state['epoch'])} of {of})")
+            fidelity, mode = identity["fidelity"], identity["key"]["mode"]
+            if fidelity.get("name") != "standard" or fidelity.get("train_size") or \
+                    fidelity.get("epochs") != candidates()["standard"].epochs:
+                continue
+            of = fidelity["epochs" if mode == "fp32" else "hwa_epochs"]
+            out.append(f"{path.parent.name} ({int(state['epoch'])} of {of} {mode.upper()} epochs done)")
         except (CheckpointError, KeyError, TypeError, ValueError):
             out.append(path.parent.name)
     return out
 
 
-def _left(by: dict, panel_size: int, seeds: tuple[int, ...], cache: Path) -> str:
+def _left(by: dict, panel_size: int, seeds: tuple[int, ...], cache: Path,
+          panel_ids: list[str] | None = None) -> str:
     ref = by.get("standard", {})
     have = sum(s in d for d in ref.values() for s in seeds)
     missing_nets = max(0, panel_size - len(ref))
     todo = max(0, panel_size * len(seeds) - have)
-    # the missing records by network: the panel's other members are known from the cheap
-    # fidelities' rows; any the rows do not name yet are priced at the mean
-    others = sorted({a for name, d in by.items() if name != "standard" for a in d} - set(ref))[:missing_nets]
+    # the missing records by network: the panel's other members (from ``panel_ids``, or
+    # else the cheap fidelities' rows); any not known are priced at the mean
+    known = panel_ids if panel_ids is not None else sorted({a for d in by.values() for a in d})
+    others = [a for a in known if a not in ref][:missing_nets]
     missing = [(a, s) for a, d in ref.items() for s in seeds if s not in d] + \
         [(a, s) for a in others for s in seeds]
     missing += [(None, s) for _ in range(missing_nets - len(others)) for s in seeds]
@@ -992,8 +1015,8 @@ def _left(by: dict, panel_size: int, seeds: tuple[int, ...], cache: Path) -> str
     if todo > 0:
         parts = ([f"{missing_nets} more panel networks"] if missing_nets else []) + \
                 ([f"the other seeds of the {len(ref)} measured"] if have < len(ref) * len(seeds) else [])
-        reference = (f"the `standard` reference for {' and '.join(parts)} ({todo} records"
-                     f"{_reference_cost(by, missing[:todo])}, or a GPU: `benchmarks/gpu_reference.sh`{way}), then ")
+        reference = (f"the `standard` reference for {' and '.join(parts)} ({todo} records, or a GPU: "
+                     f"`benchmarks/gpu_reference.sh`{_reference_cost(by, missing[:todo])}{way}), then ")
     else:
         reference = "nothing of the reference (every panel network has every seed at `standard`); "
     return (f"What is left: {reference}the choice, the collection "
@@ -1010,6 +1033,7 @@ def readme_block(args: argparse.Namespace) -> str:
     with redirect_stdout(buf):
         print_report(by)
     seeds = tuple(int(s) for s in args.seeds.split(","))
+    ids = [sp.arch_id for sp in panel(args.panel)]
     intro = (
         f"**Fidelity study so far** (`python benchmarks/fidelity_study.py --readme README.md` writes this block "
         f"from the committed rows; its tables are what `--report` prints; 8 programmings of the fidelity's whole "
@@ -1026,7 +1050,7 @@ def readme_block(args: argparse.Namespace) -> str:
         f"the parameter count, the networks resampled once for both taus) tell the pick apart from its rivals:")
     findings = "\n".join(f"* {line}" for line in _findings(by))
     body = (f"{intro}\n\n{buf.getvalue().strip()}\n\nWhat these say, with the intervals' caution:\n\n{findings}\n\n"
-            f"{_left(by, args.panel, seeds, ROOT / 'benchmarks/results/standard-cache/fashion-mnist')}")
+            f"{_left(by, args.panel, seeds, ROOT / 'benchmarks/results/standard-cache/fashion-mnist', ids)}")
     return f"{README_BEGIN}\n{body}\n{README_END}"
 
 

@@ -448,7 +448,8 @@ def test_readme_findings_and_what_is_left_are_computed_from_the_rows(study, tmp_
     (cache / "abc123").mkdir(parents=True)
     (cache / "abc123" / "fp32-x-s0.partial.pt").write_bytes(b"")
     left = study._left(by, 20, (0, 1), cache)
-    assert "for 4 more panel networks and the other seeds of the 16 measured (24 records, about 20 CPU-hours" in left
+    assert "for 4 more panel networks and the other seeds of the 16 measured (24 records, or a GPU: " \
+        "`benchmarks/gpu_reference.sh`; about 20 CPU-hours at the 3,000 CPU-s" in left
     assert "a `standard` record has cost so far" in left
     assert "abc123 is under way" in left
     full = {**by, "standard": {a: {0: d[0], 1: d[0]} for a, d in by["standard"].items()}}
@@ -481,27 +482,35 @@ def test_what_is_left_prices_each_missing_record_from_its_quick_record(study, tm
     def row(arch: str, cpu: float, **extra) -> dict:
         return {"arch_id": arch, "cpu_seconds": cpu, **extra}
 
-    # paid at both: ratios 5, 6, 7 (median 6); a cached row and a resumed one do not count
-    quick = {a: {0: row(a, q)} for a, q in {"a": 100.0, "b": 100.0, "c": 100.0, "d": 100.0,
-                                            "big": 1000.0, "huge": 2000.0}.items()}
-    ref = {"a": {0: row("a", 500.0)}, "b": {0: row("b", 600.0)}, "c": {0: row("c", 700.0)},
-           "d": {0: row("d", 99_999.0, cached={"fp32": True})}}
+    quick = {a: {0: row(a, q)} for a, q in {"a": 1000.0, "b": 1000.0, "c": 1000.0, "d": 1000.0, "e": 1000.0,
+                                            "big": 10_000.0, "huge": 20_000.0}.items()}
+    quick["old"] = {0: row("old", 5.0, cached={"fp32": True})}  # a cached old-format row says no cost
+    quick["res"] = {0: row("res", 5.0, resumed=True)}  # nor does a resumed one
+    # a newer cached row carries the training time its checkpoint saved: 1,000 paid + 3,000
+    quick["new"] = {0: row("new", 1000.0, cached={"fp32": True}, train_seconds={"fp32": 3000.0, "hwa": 500.0},
+                           eval_seconds=500.0)}
+    # paid at both: ratios 5, 6 and 7 (two seeds averaged first); cached and resumed rows do not count
+    ref = {"a": {0: row("a", 5000.0)}, "b": {0: row("b", 5000.0), 1: row("b", 7000.0)}, "c": {0: row("c", 7000.0)},
+           "d": {0: row("d", 99_999.0, cached={"fp32": True})}, "e": {0: row("e", 1e6, resumed=True)}}
     by = {"standard": ref, "quick": quick}
-    cost = study._reference_cost(by, [("big", 0), ("huge", 0), ("a", 1)])
-    hours = (6 * 1000 + 6 * 2000 + 6 * 100) / 3600
-    assert f"about {hours:.0f} CPU-hours" in cost and "times 6.0" in cost and "[5.0, 7.0]" in cost
-    assert "the 3 networks paid for at both" in cost and "the mean so far, 600 CPU-s, would say 0" in cost
-    # a network without a quick record is priced at the mean; fewer than 3 ratios: the mean alone
-    assert f"about {(6 * 1000 + 600) / 3600:.0f} CPU-hours" in study._reference_cost(by, [("big", 0), ("zz", 0)])
-    two = {"standard": {"a": ref["a"], "b": ref["b"]}, "quick": quick}
-    assert study._reference_cost(two, [("big", 0)]) == ", about 0 CPU-hours at the 550 CPU-s a `standard` record " \
-        "has cost so far"
+    cost = study._reference_cost(by, [("big", 0), ("huge", 0), ("a", 1), ("new", 0)])
+    hours = 6 * (10_000 + 20_000 + 1000 + 4000) / 3600
+    assert cost.startswith(f"; about {hours:.0f} CPU-hours, each priced at its network's `quick` cost times 6.0")
+    assert "the 3 networks paid for at both (range 5.0-7.0)" in cost
+    assert "the mean so far, 6,000 CPU-s, would say 7," in cost  # 4 records x 6,000 s
+    # a network without a quick cost is priced at the mean, and the phrase says so
+    unknown = study._reference_cost(by, [("big", 0), ("old", 0), ("res", 0), (None, 1)])
+    assert f"about {(6 * 10_000 + 3 * 6000) / 3600:.0f} CPU-hours" in unknown
+    assert "(3 without one at the mean)" in unknown
+    two = {"standard": {"a": ref["a"], "c": ref["c"]}, "quick": quick}
+    assert study._reference_cost(two, [("big", 0)] * 3) == "; about 5 CPU-hours at the 6,000 CPU-s a `standard` " \
+        "record has cost so far"
     assert study._reference_cost({"standard": {"d": ref["d"]}}, [("big", 0)]) == ""
-    # _left counts the missing networks from the cheap fidelities' rows, both seeds each
-    left = study._left(by, 6, (0, 1), tmp_path)
-    assert "for 2 more panel networks and the other seeds of the 4 measured (8 records" in left
-    every = (6 * (1000 + 2000) * 2 + 6 * 100 * 4) / 3600
-    assert f"about {every:.0f} CPU-hours" in left
+    # _left: the panel's other members, both seeds each; one the rows do not name is priced at the mean
+    left = study._left(by, 10, (0, 1), tmp_path, panel_ids=["a", "b", "c", "d", "e", "big", "huge", "zz", "yy"])
+    assert "for 5 more panel networks and the other seeds of the 5 measured (14 records, or a GPU" in left
+    every = (6 * 1000 * 4 + 6 * (10_000 + 20_000) * 2 + 6000 * 2 * 3) / 3600  # a, c, d, e seed 1; big, huge; 3 unknown
+    assert f"about {every:.0f} CPU-hours" in left and "(6 without one at the mean)" in left
 
 
 def test_what_is_left_says_how_far_each_training_under_way_got(study, tmp_path: Path) -> None:
@@ -514,4 +523,7 @@ def test_what_is_left_says_how_far_each_training_under_way_got(study, tmp_path: 
     ResumeFile.beside(tmp_path / "aaa" / "fp32-x-s0.pt", fidelity=fidelity, key={"mode": "fp32"}).save(epoch=9)
     ResumeFile.beside(tmp_path / "bbb" / "hwa-y-s0.pt", fidelity=fidelity, key={"mode": "hwa"}).save(epoch=2)
     (tmp_path / "ccc" / "fp32-z-s0.partial.pt").write_bytes(b"torn")
-    assert study._under_way(tmp_path) == ["aaa (FP32 epoch 9 of 20)", "bbb (HWA epoch 2 of 3)", "ccc"]
+    half = {**fidelity, "epochs": 8, "train_size": 30000}
+    (tmp_path / "ddd").mkdir()
+    ResumeFile.beside(tmp_path / "ddd" / "fp32-w-s0.pt", fidelity=half, key={"mode": "fp32"}).save(epoch=5)
+    assert study._under_way(tmp_path) == ["aaa (9 of 20 FP32 epochs done)", "bbb (2 of 3 HWA epochs done)", "ccc"]
