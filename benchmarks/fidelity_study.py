@@ -107,8 +107,15 @@ def select(specs: list, archs: str | None, order: str, rows: list[dict]) -> list
         ids = {known[a].arch_id for a in wanted}
         specs = [sp for sp in specs if sp.arch_id in ids]
     if order == "cheap":
+        def seconds(r: dict) -> float | None:
+            # rows since 2026-12-03 carry each training's full time, cached or resumed;
+            # older rows only their own CPU-seconds, which a cached checkpoint shortened
+            if "eval_seconds" in r:
+                return sum(r["train_seconds"].values()) + r["eval_seconds"]
+            return None if any((r.get("cached") or {}).values()) else r["cpu_seconds"]
+
         def cost(sp) -> float:
-            mine = [(r["fidelity"], _full_seconds(r)) for r in rows if r["arch_id"] == sp.arch_id]
+            mine = [(r["fidelity"], seconds(r)) for r in rows if r["arch_id"] == sp.arch_id]
             mine = [(f, s) for f, s in mine if s is not None]
             pick = [s for f, s in mine if f == "quick"] or [s for _, s in mine]
             return sum(pick) / len(pick) if pick else math.inf
@@ -922,15 +929,6 @@ def _findings(by: dict) -> list[str]:
     return lines
 
 
-def _full_seconds(r: dict) -> float | None:
-    """What a row's record cost to measure from scratch: rows since 2026-12-03 carry each
-    training's full time, cached or resumed; older rows only their own CPU-seconds, which
-    a cached checkpoint shortened (None then)."""
-    if "eval_seconds" in r:
-        return sum(r["train_seconds"].values()) + r["eval_seconds"]
-    return None if any((r.get("cached") or {}).values()) else r["cpu_seconds"]
-
-
 def _reference_cost(by: dict, todo: list[tuple[str | None, int]]) -> str:
     """What the missing `standard` records will cost, as a README phrase ("" when no row
     says). `--order cheap` measures the cheapest networks first, so the mean of the records
@@ -978,19 +976,21 @@ def _reference_cost(by: dict, todo: list[tuple[str | None, int]]) -> str:
 def _under_way(cache: Path) -> list[str]:
     """The `standard` trainings an epoch-resume file in ``cache`` holds, each with how far
     it got ("1817e1c6df51 (9 of 20 FP32 epochs done)"), so a machine picking the study up
-    sees what resuming saves; `half` keeps its resume files there too and is left out; a
-    file that cannot be read is named without its epoch."""
+    sees what resuming saves; `half` keeps its resume files there too and is left out (the
+    run's key names its fidelity hash); a file that cannot be read is named without its
+    epoch."""
+    standard = candidates()["standard"]
+    hashes = {"fp32": standard.fp32_hash(), "hwa": standard.hash()}
     out = []
     for path in sorted(cache.glob("*/*.partial.pt")):
         try:
             state = load_tensors(path)
             identity = json.loads(state["identity"])
-            fidelity, mode = identity["fidelity"], identity["key"]["mode"]
-            if fidelity.get("name") != "standard" or fidelity.get("train_size") or \
-                    fidelity.get("epochs") != candidates()["standard"].epochs:
+            fidelity, key = identity["fidelity"], identity["key"]
+            if key["fidelity_hash"] != hashes.get(key["mode"]):
                 continue
-            of = fidelity["epochs" if mode == "fp32" else "hwa_epochs"]
-            out.append(f"{path.parent.name} ({int(state['epoch'])} of {of} {mode.upper()} epochs done)")
+            of = fidelity["epochs" if key["mode"] == "fp32" else "hwa_epochs"]
+            out.append(f"{path.parent.name} ({int(state['epoch'])} of {of} {key['mode'].upper()} epochs done)")
         except (CheckpointError, KeyError, TypeError, ValueError):
             out.append(path.parent.name)
     return out

@@ -517,13 +517,16 @@ def test_what_is_left_says_how_far_each_training_under_way_got(study, tmp_path: 
     from analognas.training._resume import ResumeFile
 
     fidelity = {"name": "standard", "epochs": 20, "hwa_epochs": 3}
+    standard, half = study.candidates()["standard"], study.candidates()["half"]
     (tmp_path / "aaa").mkdir()
     (tmp_path / "bbb").mkdir()
     (tmp_path / "ccc").mkdir()
-    ResumeFile.beside(tmp_path / "aaa" / "fp32-x-s0.pt", fidelity=fidelity, key={"mode": "fp32"}).save(epoch=9)
-    ResumeFile.beside(tmp_path / "bbb" / "hwa-y-s0.pt", fidelity=fidelity, key={"mode": "hwa"}).save(epoch=2)
+    ResumeFile.beside(tmp_path / "aaa" / "fp32-x-s0.pt", fidelity=fidelity,
+                      key={"mode": "fp32", "fidelity_hash": standard.fp32_hash()}).save(epoch=9)
+    ResumeFile.beside(tmp_path / "bbb" / "hwa-y-s0.pt", fidelity=fidelity,
+                      key={"mode": "hwa", "fidelity_hash": standard.hash()}).save(epoch=2)
     (tmp_path / "ccc" / "fp32-z-s0.partial.pt").write_bytes(b"torn")
-    half = {**fidelity, "epochs": 8, "train_size": 30000}
     (tmp_path / "ddd").mkdir()
-    ResumeFile.beside(tmp_path / "ddd" / "fp32-w-s0.pt", fidelity=half, key={"mode": "fp32"}).save(epoch=5)
+    ResumeFile.beside(tmp_path / "ddd" / "fp32-w-s0.pt", fidelity={**fidelity, "epochs": 8, "train_size": 30000},
+                      key={"mode": "fp32", "fidelity_hash": half.fp32_hash()}).save(epoch=5)
     assert study._under_way(tmp_path) == ["aaa (9 of 20 FP32 epochs done)", "bbb (2 of 3 HWA epochs done)", "ccc"]
